@@ -1,0 +1,1 @@
+"""Xinzheng (信证): GraphQL credit and e-certificate service."""

@@ -1,0 +1,96 @@
+"""Settings, read once from the environment (SPEC section 8)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'xinzheng.db'}"
+DEV_SECRET_FILE = VAR_DIR / "dev-jwt-secret"
+
+# Below this length an HMAC secret is guessable; prod refuses it.
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The environment does not describe a service that may start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    env: str
+    jwt_secret: str | None
+    jwt_public_key: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    # True when the HMAC secret is the generated dev one: prod refuses it, and
+    # only then may `xinzheng token` mint tokens.
+    dev_secret: bool
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        env = environ.get("XINZHENG_ENV", "dev")
+        if env not in ("dev", "prod"):
+            raise ConfigError(f"XINZHENG_ENV must be 'dev' or 'prod', not {env!r}")
+        secret = environ.get("XINZHENG_JWT_SECRET") or None
+        public_key = environ.get("XINZHENG_JWT_PUBLIC_KEY") or None
+        dev_secret = False
+        if secret is None and public_key is None:
+            if env == "prod":
+                raise ConfigError(
+                    "prod needs XINZHENG_JWT_SECRET or XINZHENG_JWT_PUBLIC_KEY; "
+                    "it never uses a generated dev secret"
+                )
+            secret, dev_secret = _dev_secret(), True
+        if env == "prod" and secret is not None:
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"XINZHENG_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes in prod")
+            if DEV_SECRET_FILE.exists() and DEV_SECRET_FILE.read_text().strip() == secret:
+                raise ConfigError("XINZHENG_JWT_SECRET is the generated dev secret; prod refuses it")
+        return cls(
+            database_url=environ.get("XINZHENG_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            env=env,
+            jwt_secret=secret,
+            jwt_public_key=public_key,
+            jwt_issuer=environ.get("XINZHENG_JWT_ISSUER", "xinzheng-dev"),
+            jwt_audience=environ.get("XINZHENG_JWT_AUDIENCE", "xinzheng"),
+            dev_secret=dev_secret,
+        )
+
+
+def _dev_secret() -> str:
+    """The dev HMAC secret: made on first use, kept in var/ (git-ignored), never committed."""
+    try:
+        return DEV_SECRET_FILE.read_text().strip()
+    except FileNotFoundError:
+        pass
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # Written whole to a private temp file, then linked into place: a process starting at
+    # the same moment either sees no file or the whole secret, and both agree on one.
+    tmp = DEV_SECRET_FILE.with_name(f".{DEV_SECRET_FILE.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    try:
+        os.link(tmp, DEV_SECRET_FILE)
+    except FileExistsError:
+        secret = DEV_SECRET_FILE.read_text().strip()
+    finally:
+        tmp.unlink()
+    return secret

@@ -1,0 +1,139 @@
+"""Every identifier Xinzheng accepts is validated here, and only here (SPEC section 2).
+
+- citizen ID numbers (公民身份号码, GB 11643-1999)
+- Unified Social Credit Codes (统一社会信用代码, GB 32100-2015)
+- e-certificate identifiers (电子证照标识, GB/T 36904-2018)
+
+Check characters come from python-stdnum. Its `cn.ric.validate` also checks the birthplace
+against a historical register of counties, which rejects numbers the standard accepts (the
+spec's own `440524188001010014`), so for ID numbers we keep the structural rules of
+GB 11643 and stdnum's check-digit and birth-date parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError
+from stdnum.iso7064 import mod_37_36
+
+from app.domain.enums import Gender, HolderKind
+
+
+class InvalidIdentifier(ValueError):
+    """An identifier that does not follow its standard; the message says why."""
+
+
+# GB/T 2260 province-level codes: the first two digits of every division code.
+PROVINCE_CODES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
+EARLIEST_BIRTH_YEAR = 1800
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CERTIFICATE_PREFIX = "1.2.156.3005.2."
+
+
+def parse_id_number(value: str, *, today: dt.date | None = None) -> str:
+    """A citizen ID number in canonical form (upper-case X), or InvalidIdentifier."""
+    if not isinstance(value, str):
+        raise InvalidIdentifier("an ID number is a string")
+    number = value.strip().upper()
+    if len(number) != 18:
+        raise InvalidIdentifier(f"an ID number has 18 characters, not {len(number)}")
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise InvalidIdentifier("an ID number is 17 digits and a digit or X")
+    if number[:2] not in PROVINCE_CODES:
+        raise InvalidIdentifier(f"{number[:6]} is not a GB/T 2260 division code")
+    try:
+        born = ric.get_birth_date(number)
+    except ValidationError:
+        raise InvalidIdentifier(f"{number[6:14]} is not a birth date") from None
+    if born.year < EARLIEST_BIRTH_YEAR or born > (today or dt.date.today()):
+        raise InvalidIdentifier(f"{born.isoformat()} is not a plausible birth date")
+    if ric.calc_check_digit(number) != number[17]:
+        raise InvalidIdentifier("the check character of the ID number is wrong")
+    return number
+
+
+def gender_of(id_number: str) -> Gender:
+    """Digit 17 is the sequence's last digit: odd for men, even for women."""
+    return Gender.MALE if int(id_number[16]) % 2 else Gender.FEMALE
+
+
+def birth_date_of(id_number: str) -> dt.date:
+    return ric.get_birth_date(id_number)
+
+
+def id_number_with_check(body17: str) -> str:
+    """Append the check character to 17 digits (for synthetic data)."""
+    return body17 + ric.calc_check_digit(body17 + "0")
+
+
+def parse_credit_code(value: str) -> str:
+    """A Unified Social Credit Code in canonical form, or InvalidIdentifier."""
+    if not isinstance(value, str):
+        raise InvalidIdentifier("a credit code is a string")
+    code = value.strip().upper()
+    if len(code) != 18:
+        raise InvalidIdentifier(f"a credit code has 18 characters, not {len(code)}")
+    bad = sorted({c for c in code if c not in USCC_ALPHABET})
+    if bad:
+        raise InvalidIdentifier(f"a credit code cannot contain {''.join(bad)!r} (I, O, S, V, Z are never used)")
+    if uscc.calc_check_digit(code[:17]) != code[17]:
+        raise InvalidIdentifier("the check character of the credit code is wrong")
+    return code
+
+
+def credit_code_with_check(body17: str) -> str:
+    """Append the check character to 17 credit-code characters (for synthetic data)."""
+    return body17 + uscc.calc_check_digit(body17)
+
+
+def parse_holder_id(kind: HolderKind, value: str) -> str:
+    """A holder is always a (kind, id) pair: the kind says which standard the id follows."""
+    return parse_id_number(value) if kind is HolderKind.PERSON else parse_credit_code(value)
+
+
+@dataclass(frozen=True)
+class CertificateIdentifier:
+    """`1.2.156.3005.2.<type code>.<issuer USCC>.<serial>.<version>.<check>`."""
+
+    type_code: str  # defining authority's USCC + 3 digits
+    issuer_code: str
+    serial: str
+    version: str  # 3 digits
+
+    def __str__(self) -> str:
+        body = f"{self.type_code}{self.issuer_code}{self.serial}{self.version}"
+        check = mod_37_36.calc_check_digit(body)
+        return f"{CERTIFICATE_PREFIX}{self.type_code}.{self.issuer_code}.{self.serial}.{self.version}.{check}"
+
+
+def parse_certificate_identifier(value: str) -> CertificateIdentifier:
+    """An e-certificate identifier, parsed, or InvalidIdentifier."""
+    if not isinstance(value, str):
+        raise InvalidIdentifier("a certificate identifier is a string")
+    ident = value.strip().upper()
+    if not ident.startswith(CERTIFICATE_PREFIX):
+        raise InvalidIdentifier(f"a certificate identifier starts with {CERTIFICATE_PREFIX}")
+    parts = ident[len(CERTIFICATE_PREFIX):].split(".")
+    if len(parts) != 5:
+        raise InvalidIdentifier("a certificate identifier has type code, issuer, serial, version and check")
+    type_code, issuer, serial, version, check = parts
+    if len(type_code) != 21 or not type_code[18:].isdigit():
+        raise InvalidIdentifier("a certificate type code is a credit code and 3 digits")
+    try:
+        parse_credit_code(type_code[:18])
+        parse_credit_code(issuer)
+    except InvalidIdentifier as e:
+        raise InvalidIdentifier(f"in a certificate identifier, {e}") from None
+    if not serial or not serial.isalnum() or not serial.isascii():
+        raise InvalidIdentifier("a certificate serial is letters and digits")
+    if len(version) != 3 or not version.isdigit():
+        raise InvalidIdentifier("a certificate version is 3 digits")
+    if len(check) != 1 or not mod_37_36.is_valid(type_code + issuer + serial + version + check):
+        raise InvalidIdentifier("the check character of the certificate identifier is wrong")
+    return CertificateIdentifier(type_code, issuer, serial, version)
