@@ -1,0 +1,136 @@
+"""JWT bearer tokens (SPEC section 8): minting for dev, verification for every request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from app.auth.roles import ORG_ROLES, Role
+from app.config import Settings
+from app.identifiers import InvalidIdentifier, parse_credit_code, parse_id_number
+
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "role"]
+DEFAULT_TTL = dt.timedelta(hours=1)
+
+
+class InvalidToken(Exception):
+    """The token is not one this service accepts; the message says why (safe to show)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who the service thinks is calling."""
+
+    role: Role
+    sub: str | None = None
+    org: str | None = None
+    id_number: str | None = None
+
+
+PUBLIC = Principal(role=Role.PUBLIC)
+
+
+class TokenVerifier:
+    """Verifies bearer tokens with the one key and algorithm the settings allow."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        if settings.jwt_public_key:
+            self.key: object = load_pem_public_key(settings.jwt_public_key.encode())
+            self.algorithms = [_algorithm_for(self.key)]
+        else:
+            assert settings.jwt_secret
+            self.key = settings.jwt_secret
+            self.algorithms = ["HS256"]
+
+    def verify(self, token: str) -> Principal:
+        # `algorithms` is a fixed one-item list: `alg: none` and any other algorithm fail here.
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,  # type: ignore[arg-type]
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.InvalidTokenError as e:
+            raise InvalidToken(f"the token is not valid: {e}") from None
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, object]) -> Principal:
+    try:
+        role = Role(str(claims["role"]))
+    except ValueError:
+        raise InvalidToken(f"unknown role {claims['role']!r}") from None
+    if role is Role.PUBLIC:
+        raise InvalidToken("the public role needs no token")
+    org = claims.get("org")
+    id_number = claims.get("id_number")
+    try:
+        if role in ORG_ROLES:
+            if not isinstance(org, str):
+                raise InvalidToken(f"a {role} token names its organisation in 'org'")
+            org = parse_credit_code(org)
+        if role is Role.CITIZEN:
+            if not isinstance(id_number, str):
+                raise InvalidToken("a citizen token carries 'id_number'")
+            id_number = parse_id_number(id_number)
+    except InvalidIdentifier as e:
+        raise InvalidToken(f"the token's identifier is not valid: {e}") from None
+    return Principal(
+        role=role,
+        sub=str(claims["sub"]),
+        org=org if isinstance(org, str) else None,
+        id_number=id_number if isinstance(id_number, str) else None,
+    )
+
+
+def mint(
+    settings: Settings,
+    *,
+    role: Role,
+    org: str | None = None,
+    sub: str | None = None,
+    id_number: str | None = None,
+    ttl: dt.timedelta = DEFAULT_TTL,
+    now: dt.datetime | None = None,
+) -> str:
+    """A token the service accepts. Dev only: prod never holds a key that can mint."""
+    if not settings.dev_secret:
+        raise InvalidToken("tokens are minted only in dev, with the generated dev secret")
+    now = now or dt.datetime.now(dt.timezone.utc)
+    claims: dict[str, object] = {
+        "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
+        "role": str(role),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if org:
+        claims["org"] = org
+    if id_number:
+        claims["id_number"] = id_number
+    principal_from_claims(claims)  # refuse to mint what verification would refuse
+    assert settings.jwt_secret
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def _algorithm_for(key: object) -> str:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ES256"
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    raise ValueError("XINZHENG_JWT_PUBLIC_KEY must be an Ed25519, P-256 or RSA public key")

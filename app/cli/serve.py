@@ -1,0 +1,36 @@
+"""`xinzheng serve`: run the service under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the GraphQL service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.config import Settings
+
+    settings = Settings.from_env()  # fail here, with one line, rather than in every worker
+    url = f"http://{args.host}:{args.port}/graphql"
+    print(f"Xinzheng ({settings.env}) serving {url}")
+    if settings.is_dev:
+        print("  a demo token:  xinzheng token --role citizen --id-number 11010519491231002X")
+        print("  the README lists the demo subjects and organisations")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
