@@ -1,0 +1,22 @@
+"""From an HTTP request to a Principal: the Authorization header, or the public role."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+from app.auth.tokens import PUBLIC, InvalidToken, Principal, TokenVerifier
+from app.errors import Unauthenticated
+
+
+def authenticate(conn: HTTPConnection, verifier: TokenVerifier) -> Principal:
+    """No header: the public role. A header that is not a valid bearer token: UNAUTHENTICATED."""
+    header = conn.headers.get("authorization")
+    if header is None:
+        return PUBLIC
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    try:
+        return verifier.verify(token.strip())
+    except InvalidToken as e:
+        raise Unauthenticated(str(e)) from None

@@ -1,0 +1,113 @@
+"""The one gate between a caller and a subject: applies SUBJECT_REACH (app/auth/policy.py).
+
+Resolvers ask the gate for a subject's row; the gate answers with the row, None (no such
+subject, where the caller may know that), or raises FORBIDDEN / CONSENT_REQUIRED /
+CASE_NUMBER_REQUIRED. It is checked before existence wherever existence itself is
+something the caller may not learn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Row, bindparam, select
+
+from app import clock
+from app.auth.policy import SUBJECT_REACH, Reach, Subject
+from app.db.models import Consent
+from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
+from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden
+from app.schema.access import AccessInput
+
+if TYPE_CHECKING:
+    from app.context import Context
+
+consents = Consent.__table__
+CONSENT_BY_ID = select(consents).where(consents.c.id == bindparam("id"))
+
+MAX_CASE_NUMBER = 64
+
+
+class Gate:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.principal = ctx.principal
+
+    def _reach(self, subject: Subject) -> Reach:
+        reach = SUBJECT_REACH[self.principal.role][subject]
+        if reach is Reach.NONE:
+            raise Forbidden(f"the {self.principal.role} role cannot read {subject} data")
+        return reach
+
+    async def person(self, id_number: str, access: AccessInput | None) -> Row[Any] | None:
+        reach = self._reach(Subject.PERSON)
+        if reach is Reach.SELF and id_number != self.principal.id_number:
+            raise Forbidden("a citizen reads their own data only")
+        await self._context(reach, HolderKind.PERSON, id_number, access)
+        return await self.ctx.loaders.person.load(id_number)
+
+    async def enterprise(self, credit_code: str, access: AccessInput | None) -> Row[Any] | None:
+        reach = self._reach(Subject.ENTERPRISE)
+        await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
+        row = await self.ctx.loaders.enterprise.load(credit_code)
+        if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
+            raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+        return row
+
+    async def certificate(self, identifier: str, access: AccessInput | None) -> Row[Any] | None:
+        reach = self._reach(Subject.CERTIFICATE)
+        if reach is Reach.CASE:
+            self._case_number(access)
+        row = await self.ctx.loaders.certificate.load(identifier)
+        if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
+            raise Forbidden("an issuer reads the certificates its own authority issued only")
+        if reach is Reach.SELF and (row is None or not await self._is_self(HolderKind(row.holder_kind), row.holder_id)):
+            raise Forbidden("a citizen reads their own certificates only")
+        return row
+
+    async def _is_self(self, kind: HolderKind, holder_id: str) -> bool:
+        if kind is HolderKind.PERSON:
+            return holder_id == self.principal.id_number
+        enterprise = await self.ctx.loaders.enterprise.load(holder_id)
+        return enterprise is not None and enterprise.legal_rep_id_number == self.principal.id_number
+
+    async def _context(self, reach: Reach, kind: HolderKind, holder_id: str, access: AccessInput | None) -> None:
+        if reach is Reach.CONSENT:
+            await self._consent(kind, holder_id, access)
+        elif reach is Reach.CASE:
+            self._case_number(access)
+
+    def _case_number(self, access: AccessInput | None) -> str:
+        case = (access.case_number or "").strip() if access else ""
+        if not case:
+            raise CaseNumberRequired("a service counter names the case it handles (access.caseNumber)")
+        if len(case) > MAX_CASE_NUMBER:
+            raise BadUserInput(f"a case number has at most {MAX_CASE_NUMBER} characters")
+        return case
+
+    async def _consent(self, kind: HolderKind, holder_id: str, access: AccessInput | None) -> Row[Any]:
+        if access is None or access.purpose is None or access.consent_id is None:
+            raise ConsentRequired("a bank names its purpose and the subject's consent (access.purpose, access.consentId)")
+        if access.purpose not in BANK_PURPOSES:
+            raise BadUserInput(f"a bank cannot query for {access.purpose}")
+        rows = await self.ctx.db.rows(CONSENT_BY_ID, {"id": str(access.consent_id)})
+        consent = rows[0] if rows else None
+        if consent is None or not consent_covers(consent, kind, holder_id, self.principal.org, access.purpose, clock.now()):
+            raise ConsentRequired("no consent in force from this subject to this organisation for this purpose")
+        return consent
+
+
+def consent_covers(
+    consent: Row[Any], kind: HolderKind, holder_id: str, org: str | None, purpose: Purpose, now: dt.datetime
+) -> bool:
+    """The consent was given by this subject, to this organisation, for this purpose, and is in force."""
+    return (
+        consent.holder_kind == kind
+        and consent.holder_id == holder_id
+        and consent.grantee_code == org
+        and purpose in consent.purposes
+        and consent.revoked_at is None
+        and consent.granted_at <= now
+        and (consent.valid_until is None or now < consent.valid_until)
+    )

@@ -1,0 +1,32 @@
+"""What every resolver gets: who is asking, the request's database handle and loaders, and today."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from app.auth.tokens import Principal
+from app.db.request import RequestDatabase
+from app.resolvers.loaders import Loaders
+
+if TYPE_CHECKING:
+    from app.auth.gate import Gate
+
+
+@dataclass
+class Context:
+    request: Request
+    principal: Principal
+    db: RequestDatabase
+    loaders: Loaders
+    # One "today" per request: every date rule in one answer agrees with every other.
+    today: dt.date
+    gate: Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        from app.auth.gate import Gate
+
+        self.gate = Gate(self)

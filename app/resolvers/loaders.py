@@ -1,0 +1,147 @@
+"""Batch loading: each list in a query costs one statement per level, never one per row.
+
+A `Loaders` object is built per request (never at module level: the cache would leak
+between callers). Statements are built once at import; only their parameters change.
+Batch functions return plain Rows, in key order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Row, Select, bindparam, select
+from strawberry.dataloader import DataLoader
+
+from app.db.models import (
+    Authority,
+    Certificate,
+    CertificateType,
+    Consent,
+    CreditScore,
+    Enterprise,
+    Licence,
+    Penalty,
+    Person,
+)
+from app.db.request import RequestDatabase
+from app.domain.enums import HolderKind
+
+HolderKey = tuple[HolderKind, str]
+K = TypeVar("K", bound=Hashable)
+
+persons = Person.__table__
+enterprises = Enterprise.__table__
+authorities = Authority.__table__
+licences = Licence.__table__
+penalties = Penalty.__table__
+certificates = Certificate.__table__
+certificate_types = CertificateType.__table__
+consents = Consent.__table__
+scores = CreditScore.__table__
+
+KEYS = bindparam("keys", expanding=True)
+
+PERSONS = select(persons).where(persons.c.id_number.in_(KEYS))
+
+_ENTERPRISE = select(enterprises, persons.c.name.label("legal_rep_name")).join(
+    persons, persons.c.id_number == enterprises.c.legal_rep_id_number
+)
+ENTERPRISES = _ENTERPRISE.where(enterprises.c.credit_code.in_(KEYS))
+ENTERPRISES_BY_REP = _ENTERPRISE.where(enterprises.c.legal_rep_id_number.in_(KEYS)).order_by(
+    enterprises.c.name, enterprises.c.credit_code
+)
+
+LICENCES = (
+    select(licences, authorities.c.name.label("authority_name"))
+    .join(authorities, authorities.c.code == licences.c.authority_code)
+    .where(licences.c.holder_id.in_(KEYS))
+    .order_by(licences.c.decided_on.desc(), licences.c.decision_number)
+)
+PENALTIES = (
+    select(penalties, authorities.c.name.label("authority_name"))
+    .join(authorities, authorities.c.code == penalties.c.authority_code)
+    .where(penalties.c.holder_id.in_(KEYS))
+    .order_by(penalties.c.decided_on.desc(), penalties.c.decision_number)
+)
+_CERTIFICATE = (
+    select(
+        certificates,
+        certificate_types.c.name.label("type_name"),
+        authorities.c.name.label("issuer_name"),
+    )
+    .join(certificate_types, certificate_types.c.code == certificates.c.type_code)
+    .join(authorities, authorities.c.code == certificates.c.issuer_code)
+)
+CERTIFICATES_BY_HOLDER = _CERTIFICATE.where(certificates.c.holder_id.in_(KEYS)).order_by(
+    certificates.c.type_code, certificates.c.issued_on.desc(), certificates.c.identifier
+)
+CERTIFICATES = _CERTIFICATE.where(certificates.c.identifier.in_(KEYS))
+CONSENTS = (
+    select(consents, authorities.c.name.label("grantee_name"))
+    .join(authorities, authorities.c.code == consents.c.grantee_code)
+    .where(consents.c.holder_id.in_(KEYS))
+    .order_by(consents.c.granted_at.desc(), consents.c.id)
+)
+SCORES = select(scores).where(scores.c.holder_id.in_(KEYS))
+
+
+def _holder_key(row: Row[Any]) -> HolderKey:
+    return (HolderKind(row.holder_kind), row.holder_id)
+
+
+def _one_each(
+    db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
+) -> Callable[[list[Any]], Any]:
+    async def load(keys: list[Any]) -> list[Row[Any] | None]:
+        rows = await db.rows(statement, {"keys": sorted({id_of(k) for k in keys})})
+        found = {key_of(row): row for row in rows}
+        return [found.get(k) for k in keys]
+
+    return load
+
+
+def _all_each(
+    db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
+) -> Callable[[list[Any]], Any]:
+    async def load(keys: list[Any]) -> list[Sequence[Row[Any]]]:
+        rows = await db.rows(statement, {"keys": sorted({id_of(k) for k in keys})})
+        groups: dict[Any, list[Row[Any]]] = defaultdict(list)
+        for row in rows:  # the statement's order is kept inside each group
+            groups[key_of(row)].append(row)
+        return [groups.get(k, []) for k in keys]
+
+    return load
+
+
+def _holder_id(key: HolderKey) -> str:
+    return key[1]
+
+
+@dataclass(frozen=True)
+class Loaders:
+    person: DataLoader[str, Row[Any] | None]
+    enterprise: DataLoader[str, Row[Any] | None]
+    enterprises_by_rep: DataLoader[str, Sequence[Row[Any]]]
+    certificate: DataLoader[str, Row[Any] | None]
+    licences: DataLoader[HolderKey, Sequence[Row[Any]]]
+    penalties: DataLoader[HolderKey, Sequence[Row[Any]]]
+    certificates: DataLoader[HolderKey, Sequence[Row[Any]]]
+    consents: DataLoader[HolderKey, Sequence[Row[Any]]]
+    score: DataLoader[HolderKey, Row[Any] | None]
+
+    @classmethod
+    def build(cls, db: RequestDatabase) -> Loaders:
+        return cls(
+            person=DataLoader(_one_each(db, PERSONS, lambda r: r.id_number)),
+            enterprise=DataLoader(_one_each(db, ENTERPRISES, lambda r: r.credit_code)),
+            enterprises_by_rep=DataLoader(_all_each(db, ENTERPRISES_BY_REP, lambda r: r.legal_rep_id_number)),
+            certificate=DataLoader(_one_each(db, CERTIFICATES, lambda r: r.identifier)),
+            licences=DataLoader(_all_each(db, LICENCES, _holder_key, _holder_id)),
+            penalties=DataLoader(_all_each(db, PENALTIES, _holder_key, _holder_id)),
+            certificates=DataLoader(_all_each(db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id)),
+            consents=DataLoader(_all_each(db, CONSENTS, _holder_key, _holder_id)),
+            score=DataLoader(_one_each(db, SCORES, _holder_key, _holder_id)),
+        )

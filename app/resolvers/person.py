@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from strawberry.types import Info
+
+from app.context import Context
+from app.identifiers import parse_id_number
+from app.schema.access import AccessInput
+from app.schema.person import PersonType
+
+
+async def person(info: Info[Context, None], id_number: str, access: AccessInput | None = None) -> PersonType | None:
+    """One person by citizen ID number, if the caller may reach them."""
+    row = await info.context.gate.person(parse_id_number(id_number), access)
+    return PersonType.from_row(row) if row else None

@@ -1,0 +1,81 @@
+"""A natural person's profile. Fields a role may be denied are nullable (SPEC section 3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy import Row
+from strawberry.types import Info
+
+import app.schema.enums  # noqa: F401  (registers the enums)
+from app.domain.enums import Gender, HolderKind
+from app.schema.certificate import CertificateType
+from app.schema.consent import ConsentType
+from app.schema.record import CreditScoreType, LicenceType, PenaltyType
+
+from app.context import Context
+
+if TYPE_CHECKING:
+    from app.schema.enterprise import EnterpriseType
+
+
+@strawberry.type(name="Person")
+class PersonType:
+    id_number: str | None
+    name: str | None
+    gender: Gender | None
+    birth_date: dt.date | None
+    phone: str | None
+    address: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> PersonType:
+        return cls(
+            id_number=row.id_number,
+            name=row.name,
+            gender=row.gender,
+            birth_date=row.birth_date,
+            phone=row.phone,
+            address=row.address,
+        )
+
+    @property
+    def key(self) -> tuple[HolderKind, str]:
+        assert self.id_number is not None
+        return (HolderKind.PERSON, self.id_number)
+
+    @strawberry.field
+    async def credit_score(self, info: Info[Context, None]) -> CreditScoreType | None:
+        row = await info.context.loaders.score.load(self.key)
+        return CreditScoreType.from_row(row) if row else None
+
+    @strawberry.field
+    async def licences(self, info: Info[Context, None]) -> list[LicenceType] | None:
+        today = info.context.today
+        return [LicenceType.from_row(r, today) for r in await info.context.loaders.licences.load(self.key)]
+
+    @strawberry.field
+    async def penalties(self, info: Info[Context, None]) -> list[PenaltyType] | None:
+        return [PenaltyType.from_row(r) for r in await info.context.loaders.penalties.load(self.key)]
+
+    @strawberry.field
+    async def certificates(self, info: Info[Context, None]) -> list[CertificateType] | None:
+        today = info.context.today
+        rows = await info.context.loaders.certificates.load(self.key)
+        return [CertificateType.from_row(r, today, self.name) for r in rows]
+
+    @strawberry.field(description="The enterprises this person legally represents.")
+    async def enterprises(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[EnterpriseType, strawberry.lazy("app.schema.enterprise")]] | None:
+        from app.schema.enterprise import EnterpriseType
+
+        assert self.id_number is not None
+        rows = await info.context.loaders.enterprises_by_rep.load(self.id_number)
+        return [EnterpriseType.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def consents(self, info: Info[Context, None]) -> list[ConsentType] | None:
+        return [ConsentType.from_row(r) for r in await info.context.loaders.consents.load(self.key)]
