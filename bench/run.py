@@ -1,0 +1,359 @@
+"""The benchmark: the GraphQL service against a hand-written reference, same query, same data.
+
+    python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C] [--json FILE]
+
+It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
+of --database-url), migrates and seeds it with the `xinzheng` CLI, starts the service and
+bench/reference.py (one uvicorn worker each), checks that both give the same `data` for a few
+subjects, then loads each in turn from a separate process (bench/loadgen.py) and prints
+requests/s, p50, p99 and failures. Everything it started or made is stopped and removed at the
+end, on failure and on Ctrl-C too. See bench/README.md for how to read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import difflib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+import reference  # bench/reference.py: this script's directory is on sys.path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+BANK = "91330100MA2H00001P"  # 惠民银行, the demo bank of `xinzheng seed`
+PURPOSE = "LOAN_APPROVAL"
+CREDIT_QUERY = (
+    "query Credit($id: String!, $access: AccessInput) { person(idNumber: $id, access: $access) {"
+    " idNumber name gender birthDate"
+    " creditScore { score grade modelVersion computedAt factors { code description impact } }"
+    " penalties { decisionNumber severity category reason amount authorityName decidedOn publishUntil status repairedOn }"
+    " licences { decisionNumber category title authorityName decidedOn validFrom validTo status } } }"
+)
+WARMUP_SECONDS = 2.0
+VERIFY_SUBJECTS = 8  # how many subjects both servers must answer identically before the load
+JWT_ISSUER = "xinzheng-bench"
+JWT_AUDIENCE = "xinzheng-bench"
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    id_number: str
+    consent_id: str
+
+    def body(self, consent_id: str | None = None) -> dict[str, Any]:
+        access = {"purpose": PURPOSE, "consentId": consent_id or self.consent_id}
+        return {"query": CREDIT_QUERY, "variables": {"id": self.id_number, "access": access}, "operationName": "Credit"}
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    def cpu_seconds(self) -> float | None:
+        """The server process's own CPU time so far (Linux /proc), or None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+# --- the database -------------------------------------------------------------------------
+
+
+def throwaway_database(stack: contextlib.ExitStack, database_url: str | None, tmp: Path) -> str:
+    """A fresh database URL, removed when the stack closes: a temp SQLite file, or a new PostgreSQL database."""
+    if database_url is None:
+        return f"sqlite+aiosqlite:///{tmp / 'bench.db'}"  # the temp directory goes with the stack
+    if not database_url.startswith("postgresql+asyncpg://"):
+        raise BenchError("--database-url takes a postgresql+asyncpg:// URL (SQLite is the default, a temp file)")
+    from sqlalchemy.engine import make_url
+
+    server = make_url(database_url)
+    name = f"xz_bench_{secrets.token_hex(4)}"
+    admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def execute(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(admin_dsn, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
+    stack.callback(lambda: asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def xinzheng(*args: str, database_url: str, timeout: float) -> None:
+    """Run the project's CLI as an operator would; fail with its own one-line reason."""
+    exe = shutil.which("xinzheng") or str(Path(sys.executable).with_name("xinzheng"))
+    env = {**os.environ, "XINZHENG_DATABASE_URL": database_url}
+    started = time.perf_counter()
+    done = subprocess.run([exe, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise BenchError(f"xinzheng {' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
+    print(f"  xinzheng {' '.join(args)}: {time.perf_counter() - started:.1f} s")
+
+
+async def read_subjects(database_url: str) -> list[Subject]:
+    """Each person with a consent to the demo bank for LOAN_APPROVAL in force now, with one such consent."""
+    db = await reference.open_database(database_url)
+    try:
+        async with db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT c.id, c.holder_kind, c.holder_id, c.grantee_code, c.purposes, c.granted_at,"
+                " c.valid_until, c.revoked_at FROM consents c JOIN persons p ON p.id_number = c.holder_id"
+                " WHERE c.holder_kind = 'PERSON' AND c.grantee_code = $1 ORDER BY c.holder_id, c.id",
+                BANK,
+            )
+    finally:
+        await db.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    subjects: dict[str, Subject] = {}
+    for row in rows:
+        if row["holder_id"] not in subjects and reference.consent_in_force(row, row["holder_id"], BANK, PURPOSE, now):
+            subjects[row["holder_id"]] = Subject(row["holder_id"], row["id"])
+    return list(subjects.values())
+
+
+# --- the servers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path) -> Server:
+    """One uvicorn worker on a free loopback port; stopped when the stack closes."""
+    port = free_port()
+    log = tmp / f"{name}.log"
+    command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with log.open("wb") as out:
+        # A session of its own: a Ctrl-C reaches this script only, which then stops the server.
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(name, process, port, log)
+    stack.callback(stop_server, server)
+    return server
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is not None:
+        return
+    server.process.terminate()  # uvicorn shuts down cleanly on SIGTERM
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BenchError(f"{server.name} exited at start-up:\n{server.log.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise BenchError(f"{server.name} did not answer /healthz within {timeout:.0f} s")
+
+
+# --- the check and the load ---------------------------------------------------------------------
+
+
+def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
+    """Both servers give the same `data` for a few subjects, and both refuse a consent not the subject's."""
+    step = max(1, len(subjects) // VERIFY_SUBJECTS)
+    headers = {"authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=30) as client:
+
+        def ask(body: dict[str, Any]) -> list[dict[str, Any]]:
+            answers = []
+            for server in servers:
+                response = client.post(server.url, json=body)
+                if response.status_code != 200:
+                    raise BenchError(f"{server.name} answered HTTP {response.status_code}: {response.text[:500]}")
+                answers.append(response.json())
+            return answers
+
+        for subject in subjects[::step][:VERIFY_SUBJECTS]:
+            answers = ask(subject.body())
+            for server, answer in zip(servers, answers):
+                if answer.get("errors") or not answer["data"]["person"]:
+                    raise BenchError(f"{server.name} gave no person for {subject}: {json.dumps(answer, ensure_ascii=False)[:500]}")
+            expected, got = (json.dumps(a["data"], ensure_ascii=False, indent=1, sort_keys=True).splitlines() for a in answers)
+            if expected != got:
+                diff = "\n".join(difflib.unified_diff(expected, got, servers[0].name, servers[1].name, lineterm="", n=2))
+                raise BenchError(f"the servers disagree on {subject.id_number}:\n{diff}")
+        if len(subjects) > 1:  # the reference must check the consent as the service does
+            for server, answer in zip(servers, ask(subjects[0].body(consent_id=subjects[1].consent_id))):
+                codes = [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
+                if answer.get("data", {}).get("person") is not None or codes != ["CONSENT_REQUIRED"]:
+                    raise BenchError(f"{server.name} did not refuse another subject's consent: {answer}")
+    print(f"  both servers gave identical data for {min(VERIFY_SUBJECTS, len(subjects[::step]))} subjects, and refused a wrong consent")
+
+
+def load(server: Server, token: str, subjects: list[Subject], seconds: float, concurrency: int) -> dict[str, Any]:
+    """Drive one server from bench/loadgen.py, a separate process; its figures, plus the server's CPU time."""
+    job = {
+        "url": server.url, "token": token, "bodies": [s.body() for s in subjects],
+        "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency,
+    }  # fmt: skip
+    cpu_before, started = server.cpu_seconds(), time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "loadgen.py")], input=json.dumps(job).encode(), capture_output=True,
+        timeout=WARMUP_SECONDS + seconds + 120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise BenchError(f"the load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout)
+    cpu_after = server.cpu_seconds()
+    # Server CPU over the warm-up and the run, as a share of one core.
+    wall = time.perf_counter() - started
+    figures["server_cpu"] = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / wall
+    figures["client_cpu"] = figures["cpu_seconds"] / figures["elapsed"]
+    if server.process.poll() is not None:
+        raise BenchError(f"{server.name} died under load:\n{server.log.read_text(errors='replace')[-3000:]}")
+    return figures
+
+
+def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespace, subjects: int) -> None:
+    def share(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0%}"
+
+    print(f"\n{kind}, {args.persons} persons ({subjects} subjects with a consent), "
+          f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
+    print(f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}")
+    for name, r in results.items():
+        print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
+              f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}")  # fmt: skip
+    print(f"GraphQL / reference throughput: {results['graphql']['rps'] / results['reference']['rps']:.2f}")
+    for name, r in results.items():
+        if r["first_failure"]:
+            print(f"{name}: first failure: {r['first_failure']}")
+
+
+# --- the whole run --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Benchmark the GraphQL service against a hand-written reference.")
+    p.add_argument("--database-url", help="postgresql+asyncpg://user@host:port/db of a server to make a throwaway database on (default: a temp SQLite file)")
+    p.add_argument("--persons", type=int, default=2000, help="size of the seeded city (default 2000)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server (default 10)")
+    p.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive connections (default 16)")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = p.parse_args(argv)
+    if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1:
+        p.error("--persons, --seconds and --concurrency must be positive")
+    return args
+
+
+def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xz-bench-")))
+    database_url = throwaway_database(stack, args.database_url, tmp)
+    kind = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"
+    print(f"preparing a throwaway {kind} database")
+    xinzheng("migrate", database_url=database_url, timeout=300)
+    xinzheng("seed", "--persons", str(args.persons), database_url=database_url, timeout=3600)
+    subjects = asyncio.run(read_subjects(database_url))
+    if not subjects:
+        raise BenchError(f"the seeded city has no person with a {PURPOSE} consent to {BANK} in force")
+
+    secret = f"bench-only-jwt-secret-{secrets.token_urlsafe(32)}"  # made per run, never stored
+    now = dt.datetime.now(dt.timezone.utc)
+    token = jwt.encode(
+        {"sub": "bench-loan-officer", "role": "bank", "org": BANK, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE,
+         "iat": now, "exp": now + dt.timedelta(hours=2)},
+        secret, algorithm="HS256",
+    )  # fmt: skip
+    env = {**os.environ, "XINZHENG_DATABASE_URL": database_url, "XINZHENG_JWT_SECRET": secret, "XINZHENG_ENV": "dev",
+           "XINZHENG_JWT_ISSUER": JWT_ISSUER, "XINZHENG_JWT_AUDIENCE": JWT_AUDIENCE}  # fmt: skip
+    servers = [
+        start_server(stack, "graphql", ["--factory", "app.main:create_app"], env, tmp),
+        start_server(stack, "reference", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp),
+    ]
+    for server in servers:
+        wait_ready(server)
+    verify(servers, token, subjects)
+
+    results: dict[str, dict[str, Any]] = {}
+    for server in servers:
+        print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {args.seconds:g} s")
+        results[server.name] = load(server, token, subjects, args.seconds, args.concurrency)
+    report(results, kind, args, len(subjects))
+    if args.json:
+        figures = {"database": kind, "persons": args.persons, "subjects": len(subjects), "seconds": args.seconds,
+                   "warmup": WARMUP_SECONDS, "concurrency": args.concurrency, "servers": results,
+                   "ratio": results["graphql"]["rps"] / results["reference"]["rps"]}  # fmt: skip
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 1 if any(r["failures"] for r in results.values()) else 0
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so that the clean-up runs for them too."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with terminated_as_interrupt(), contextlib.ExitStack() as stack:
+            return bench(args, stack)
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped and throwaway database removed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
