@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from app.auth.enforce import Disclosure
 from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
 from app.resolvers.loaders import Loaders
@@ -24,6 +25,7 @@ class Context:
     loaders: Loaders
     # One "today" per request: every date rule in one answer agrees with every other.
     today: dt.date
+    disclosure: Disclosure = field(default_factory=Disclosure)
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 import strawberry
 from cross_web import HTTPException
@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from app import clock
 from app.auth.backend import authenticate
@@ -19,6 +21,7 @@ from app.context import Context
 from app.db.request import RequestDatabase
 from app.errors import ErrorCode, XinzhengError
 from app.resolvers.loaders import Loaders
+from app.schema.errors import format_errors
 
 
 def error_response(code: ErrorCode, message: str, status: int) -> JSONResponse:
@@ -66,11 +69,13 @@ class GraphQLView(GraphQL):
         finally:
             await db.close()
 
-    def encode_json(self, data: Any) -> bytes:  # type: ignore[override]
-        return _encode(data)
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            response["errors"] = format_errors(result.errors)  # type: ignore[typeddict-item]
+        if result.extensions:
+            response["extensions"] = result.extensions
+        return response
 
-
-def _encode(data: Any) -> bytes:
-    import json
-
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    def encode_json(self, data: object) -> bytes:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

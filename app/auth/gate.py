@@ -1,9 +1,13 @@
 """The one gate between a caller and a subject: applies SUBJECT_REACH (app/auth/policy.py).
 
-Resolvers ask the gate for a subject's row; the gate answers with the row, None (no such
-subject, where the caller may know that), or raises FORBIDDEN / CONSENT_REQUIRED /
-CASE_NUMBER_REQUIRED. It is checked before existence wherever existence itself is
+At the root, resolvers ask the gate for a subject's row; the gate answers with the row, None
+(no such subject, where the caller may know that), or raises FORBIDDEN / CONSENT_REQUIRED /
+CASE_NUMBER_REQUIRED. Rights are checked before existence wherever existence itself is
 something the caller may not learn.
+
+Wherever a query leads from one subject to another (an enterprise's legal representative,
+a person's enterprises), `link` applies the same rules again: a bank needs that subject's own
+consent, a citizen must still be looking at self.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, bindparam, select
 
 from app import clock
+from app.auth.enforce import View
 from app.auth.policy import SUBJECT_REACH, Reach, Subject
+from app.auth.roles import Role
 from app.db.models import Consent
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
 from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden
-from app.schema.access import AccessInput
 
 if TYPE_CHECKING:
     from app.context import Context
+    from app.schema.access import AccessInput
 
 consents = Consent.__table__
 CONSENT_BY_ID = select(consents).where(consents.c.id == bindparam("id"))
@@ -34,10 +40,15 @@ class Gate:
         self.ctx = ctx
         self.principal = ctx.principal
 
-    def _reach(self, subject: Subject) -> Reach:
-        reach = SUBJECT_REACH[self.principal.role][subject]
+    def root_view(self, access: AccessInput | None) -> View:
+        """The column for a subject the caller reached at the root: its own role's."""
+        return View(self.principal.role, access)
+
+    def _reach(self, subject: Subject, column: Role | None = None) -> Reach:
+        role = column or self.principal.role
+        reach = SUBJECT_REACH[role][subject]
         if reach is Reach.NONE:
-            raise Forbidden(f"the {self.principal.role} role cannot read {subject} data")
+            raise Forbidden(f"the {role} role cannot read {subject} data")
         return reach
 
     async def person(self, id_number: str, access: AccessInput | None) -> Row[Any] | None:
@@ -65,6 +76,24 @@ class Gate:
         if reach is Reach.SELF and (row is None or not await self._is_self(HolderKind(row.holder_kind), row.holder_id)):
             raise Forbidden("a citizen reads their own certificates only")
         return row
+
+    async def link(self, parent: View, subject: Subject, kind: HolderKind, holder_id: str) -> View:
+        """The view of a subject reached from another one, or the reason it may not be."""
+        reach = self._reach(subject, parent.role)
+        if reach is Reach.SELF and not await self._is_self(kind, holder_id):
+            raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+        if reach is Reach.CONSENT:
+            purpose = getattr(parent.access, "purpose", None)
+            held = await self.ctx.loaders.consents.load((kind, holder_id))
+            now = clock.now()
+            if purpose is None or not any(
+                consent_covers(c, kind, holder_id, self.principal.org, purpose, now) for c in held
+            ):
+                raise ConsentRequired(f"no consent in force from this {subject} to this organisation for this purpose")
+        if reach is Reach.ISSUED:
+            raise Forbidden(f"an issuer reads no {subject} data")
+        # ANY, and CASE: the case named at the root covers the subjects it leads to.
+        return parent
 
     async def _is_self(self, kind: HolderKind, holder_id: str) -> bool:
         if kind is HolderKind.PERSON:
@@ -99,7 +128,7 @@ class Gate:
 
 
 def consent_covers(
-    consent: Row[Any], kind: HolderKind, holder_id: str, org: str | None, purpose: Purpose, now: dt.datetime
+    consent: Any, kind: HolderKind, holder_id: str, org: str | None, purpose: Purpose, now: dt.datetime
 ) -> bool:
     """The consent was given by this subject, to this organisation, for this purpose, and is in force."""
     return (

@@ -9,7 +9,8 @@ Reads return plain Rows (no ORM identity map, no lazy loads).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, Row
@@ -34,3 +35,9 @@ class RequestDatabase:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write: its own connection and transaction, committed whole at the end or not at all."""
+        async with self._engine.begin() as conn:
+            yield conn

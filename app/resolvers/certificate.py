@@ -18,7 +18,8 @@ async def certificate(
     info: Info[Context, None], identifier: str, access: AccessInput | None = None
 ) -> CertificateType | None:
     """One e-certificate by its identifier, if the caller may reach it."""
-    row = await info.context.gate.certificate(str(parse_certificate_identifier(identifier)), access)
+    gate = info.context.gate
+    row = await gate.certificate(str(parse_certificate_identifier(identifier)), access)
     if row is None:
         return None
     loaders = info.context.loaders
@@ -26,7 +27,7 @@ async def certificate(
         holder = await loaders.person.load(row.holder_id)
     else:
         holder = await loaders.enterprise.load(row.holder_id)
-    return CertificateType.from_row(row, info.context.today, holder.name if holder else None)
+    return CertificateType.from_row(row, info.context.today, holder.name if holder else None, gate.root_view(access))
 
 
 async def certificate_types(info: Info[Context, None]) -> list[CatalogueEntryType]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from sqlalchemy import tuple_
 from strawberry.types import Info
 
+from app.auth.enforce import View
+from app.auth.policy import REGISTER_VIEW
 from app.context import Context
 from app.errors import BadUserInput
 from app.identifiers import parse_credit_code
@@ -12,14 +14,16 @@ from app.schema.enterprise import EnterpriseType
 from app.schema.pagination import Connection, Page, decode_cursor, encode_cursor, page_size
 
 MAX_SEARCH_TEXT = 100
+REGISTER = View(REGISTER_VIEW)  # search hits are seen as the public sees them, whoever asks
 
 
 async def enterprise(
     info: Info[Context, None], credit_code: str, access: AccessInput | None = None
 ) -> EnterpriseType | None:
     """One enterprise by Unified Social Credit Code, if the caller may reach it."""
-    row = await info.context.gate.enterprise(parse_credit_code(credit_code), access)
-    return EnterpriseType.from_row(row) if row else None
+    gate = info.context.gate
+    row = await gate.enterprise(parse_credit_code(credit_code), access)
+    return EnterpriseType.from_row(row, gate.root_view(access)) if row else None
 
 
 async def search_enterprises(
@@ -42,7 +46,7 @@ async def search_enterprises(
         info.context.loaders.enterprise.prime(row.credit_code, row)
     page = rows[:size]
     return Page(
-        nodes=[EnterpriseType.from_row(r) for r in page],
+        nodes=[EnterpriseType.from_row(r, REGISTER) for r in page],
         cursors=[encode_cursor([r.name, r.credit_code]) for r in page],
         has_next_page=len(rows) > size,
     ).connection()

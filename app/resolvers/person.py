@@ -10,5 +10,6 @@ from app.schema.person import PersonType
 
 async def person(info: Info[Context, None], id_number: str, access: AccessInput | None = None) -> PersonType | None:
     """One person by citizen ID number, if the caller may reach them."""
-    row = await info.context.gate.person(parse_id_number(id_number), access)
-    return PersonType.from_row(row) if row else None
+    gate = info.context.gate
+    row = await gate.person(parse_id_number(id_number), access)
+    return PersonType.from_row(row, gate.root_view(access)) if row else None

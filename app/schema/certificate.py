@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from strawberry.scalars import JSON
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.auth.enforce import View
 from app.domain import rules
 from app.domain.enums import CertificateStatus, HolderKind
 
@@ -41,9 +42,10 @@ class CertificateType:
     document: str | None = strawberry.field(
         description="Compact JWS signed by the issuer; verify offline against /.well-known/jwks.json."
     )
+    view: strawberry.Private[View]
 
     @classmethod
-    def from_row(cls, row: Row[Any], today: dt.date, holder_name: str | None) -> CertificateType:
+    def from_row(cls, row: Row[Any], today: dt.date, holder_name: str | None, view: View) -> CertificateType:
         return cls(
             identifier=row.identifier,
             type_code=row.type_code,
@@ -60,4 +62,5 @@ class CertificateType:
             status=rules.certificate_status(row.status, row.valid_until, today),
             data=row.data,
             document=row.document,
+            view=view,
         )

@@ -35,3 +35,12 @@ class ConsentType:
             valid_until=row.valid_until,
             revoked_at=row.revoked_at,
         )
+
+
+@strawberry.input(name="GrantConsentInput", description="A consent a citizen gives, for self or an enterprise they represent.")
+class GrantConsentInput:
+    holder_kind: HolderKind
+    holder_id: str
+    grantee_code: str = strawberry.field(description="The organisation's credit code.")
+    purposes: list[Purpose]
+    valid_until: dt.datetime = strawberry.field(description="When the consent ends; must be in the future.")

@@ -11,6 +11,8 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.auth.enforce import View
+from app.auth.policy import Subject
 from app.domain.enums import EnterpriseStatus, HolderKind
 from app.schema.certificate import CertificateType
 from app.schema.record import CreditScoreType, LicenceType, PenaltyType
@@ -33,9 +35,10 @@ class EnterpriseType:
     legal_representative_name: str
     business_scope: str
     legal_rep_id_number: strawberry.Private[str]
+    view: strawberry.Private[View]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> EnterpriseType:
+    def from_row(cls, row: Row[Any], view: View) -> EnterpriseType:
         return cls(
             credit_code=row.credit_code,
             name=row.name,
@@ -47,6 +50,7 @@ class EnterpriseType:
             legal_representative_name=row.legal_rep_name,
             business_scope=row.business_scope,
             legal_rep_id_number=row.legal_rep_id_number,
+            view=view,
         )
 
     @property
@@ -59,8 +63,9 @@ class EnterpriseType:
     ) -> Annotated[PersonType, strawberry.lazy("app.schema.person")] | None:
         from app.schema.person import PersonType
 
+        view = await info.context.gate.link(self.view, Subject.PERSON, HolderKind.PERSON, self.legal_rep_id_number)
         row = await info.context.loaders.person.load(self.legal_rep_id_number)
-        return PersonType.from_row(row) if row else None
+        return PersonType.from_row(row, view) if row else None
 
     @strawberry.field
     async def credit_score(self, info: Info[Context, None]) -> CreditScoreType | None:
@@ -80,4 +85,4 @@ class EnterpriseType:
     async def certificates(self, info: Info[Context, None]) -> list[CertificateType] | None:
         today = info.context.today
         rows = await info.context.loaders.certificates.load(self.key)
-        return [CertificateType.from_row(r, today, self.name) for r in rows]
+        return [CertificateType.from_row(r, today, self.name, self.view) for r in rows]

@@ -10,7 +10,10 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.auth.enforce import View
+from app.auth.policy import Subject
 from app.domain.enums import Gender, HolderKind
+from app.errors import XinzhengError
 from app.schema.certificate import CertificateType
 from app.schema.consent import ConsentType
 from app.schema.record import CreditScoreType, LicenceType, PenaltyType
@@ -29,9 +32,10 @@ class PersonType:
     birth_date: dt.date | None
     phone: str | None
     address: str | None
+    view: strawberry.Private[View]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> PersonType:
+    def from_row(cls, row: Row[Any], view: View) -> PersonType:
         return cls(
             id_number=row.id_number,
             name=row.name,
@@ -39,6 +43,7 @@ class PersonType:
             birth_date=row.birth_date,
             phone=row.phone,
             address=row.address,
+            view=view,
         )
 
     @property
@@ -64,17 +69,28 @@ class PersonType:
     async def certificates(self, info: Info[Context, None]) -> list[CertificateType] | None:
         today = info.context.today
         rows = await info.context.loaders.certificates.load(self.key)
-        return [CertificateType.from_row(r, today, self.name) for r in rows]
+        return [CertificateType.from_row(r, today, self.name, self.view) for r in rows]
 
     @strawberry.field(description="The enterprises this person legally represents.")
     async def enterprises(
         self, info: Info[Context, None]
-    ) -> list[Annotated[EnterpriseType, strawberry.lazy("app.schema.enterprise")]] | None:
+    ) -> list[Annotated[EnterpriseType, strawberry.lazy("app.schema.enterprise")] | None] | None:
         from app.schema.enterprise import EnterpriseType
 
         assert self.id_number is not None
         rows = await info.context.loaders.enterprises_by_rep.load(self.id_number)
-        return [EnterpriseType.from_row(r) for r in rows]
+        gate = info.context.gate
+        found: list[EnterpriseType | XinzhengError] = []
+        for row in rows:
+            # Each enterprise is a subject of its own: a bank needs its consent too. A refused
+            # one is null with its error at its own index; the others still answer.
+            try:
+                view = await gate.link(self.view, Subject.ENTERPRISE, HolderKind.ENTERPRISE, row.credit_code)
+            except XinzhengError as e:
+                found.append(e)
+            else:
+                found.append(EnterpriseType.from_row(row, view))
+        return found  # type: ignore[return-value]
 
     @strawberry.field
     async def consents(self, info: Info[Context, None]) -> list[ConsentType] | None:

@@ -1,0 +1,82 @@
+"""Consents (授权书): a citizen grants and revokes them, for self and for enterprises they represent."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from sqlalchemy import select, update
+from strawberry.types import Info
+
+from app import clock
+from app.context import Context
+from app.db.models import Authority, Consent
+from app.domain.enums import BANK_PURPOSES, AuthorityType, HolderKind
+from app.errors import BadUserInput, Forbidden
+from app.identifiers import parse_credit_code, parse_holder_id
+from app.resolvers.loaders import CONSENTS
+from app.schema.consent import ConsentType, GrantConsentInput
+
+consents = Consent.__table__
+authorities = Authority.__table__
+MAX_PURPOSES = 8
+
+
+async def _must_be_own(info: Info[Context, None], kind: HolderKind, holder_id: str) -> None:
+    gate = info.context.gate
+    if not await gate._is_self(kind, holder_id):
+        raise Forbidden("a citizen gives and takes back consent for self and the enterprises they represent only")
+
+
+async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> ConsentType:
+    """Authorise an organisation to query the holder's data for the given purposes until validUntil."""
+    kind = HolderKind(input.holder_kind)
+    holder_id = parse_holder_id(kind, input.holder_id)
+    grantee = parse_credit_code(input.grantee_code)
+    purposes = sorted(set(input.purposes))
+    if not purposes or len(purposes) > MAX_PURPOSES:
+        raise BadUserInput("name at least one purpose")
+    now = clock.now()
+    if input.valid_until.tzinfo is None:
+        raise BadUserInput("validUntil needs a time zone")
+    if input.valid_until <= now:
+        raise BadUserInput("validUntil must be in the future")
+    await _must_be_own(info, kind, holder_id)
+    db = info.context.db
+    found = await db.rows(select(authorities).where(authorities.c.code == grantee))
+    if not found:
+        raise BadUserInput(f"{grantee} is not an organisation known to the platform")
+    if found[0].authority_type == AuthorityType.BANK and not set(purposes) <= BANK_PURPOSES:
+        bad = ", ".join(p for p in purposes if p not in BANK_PURPOSES)
+        raise BadUserInput(f"a bank cannot be given consent for {bad}")
+    consent_id = str(uuid.uuid4())
+    async with db.transaction() as conn:
+        await conn.execute(
+            consents.insert().values(
+                id=consent_id,
+                holder_kind=kind,
+                holder_id=holder_id,
+                grantee_code=grantee,
+                purposes=[str(p) for p in purposes],
+                granted_at=now,
+                valid_until=input.valid_until,
+                revoked_at=None,
+            )
+        )
+        row = (await conn.execute(CONSENTS.where(consents.c.id == consent_id), {"keys": [holder_id]})).one()
+    return ConsentType.from_row(row)
+
+
+async def revoke_consent(info: Info[Context, None], id: strawberry.ID) -> ConsentType:
+    """Take a consent back from now on. Revoking it again changes nothing."""
+    db = info.context.db
+    rows = await db.rows(select(consents).where(consents.c.id == str(id)))
+    if not rows:
+        raise BadUserInput("no such consent")
+    await _must_be_own(info, HolderKind(rows[0].holder_kind), rows[0].holder_id)
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(consents).where(consents.c.id == str(id), consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())
+        )
+        row = (await conn.execute(CONSENTS.where(consents.c.id == str(id)), {"keys": [rows[0].holder_id]})).one()
+    return ConsentType.from_row(row)

@@ -1,0 +1,141 @@
+"""The API as callers reach it: GraphQL over HTTP, real tokens, a real database of the city."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import event
+
+from app.auth.roles import Role
+from app.auth.tokens import mint
+from app.config import Settings
+from app.main import create_app
+from tests.api import city
+from tests.conftest import DatabaseFactory
+
+# Test-only signing secret: never used outside this suite.
+TEST_SECRET = "test-only-secret-not-for-any-deployment-0123456789"
+
+
+def settings_for(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        env="dev",
+        jwt_secret=TEST_SECRET,
+        jwt_public_key=None,
+        jwt_issuer="xinzheng-test",
+        jwt_audience="xinzheng",
+        dev_secret=True,
+    )
+
+
+def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """The `xinzheng` command, as a user runs it."""
+    env = {**os.environ, "XINZHENG_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@dataclass
+class Tokens:
+    settings: Settings
+
+    def make(self, role: Role, **claims: Any) -> str:
+        return mint(self.settings, role=role, **claims)
+
+    @property
+    def citizen(self) -> str:
+        return self.make(Role.CITIZEN, id_number=city.CITIZEN)
+
+    @property
+    def borrower(self) -> str:
+        return self.make(Role.CITIZEN, id_number=city.BORROWER)
+
+    @property
+    def bank(self) -> str:
+        return self.make(Role.BANK, org=city.BANK)
+
+    @property
+    def counter(self) -> str:
+        return self.make(Role.COUNTER, org=city.COUNTER)
+
+    @property
+    def admin(self) -> str:
+        return self.make(Role.ADMIN)
+
+    @property
+    def auditor(self) -> str:
+        return self.make(Role.AUDITOR)
+
+    def issuer(self, org: str) -> str:
+        return self.make(Role.ISSUER, org=org)
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, statements: list[str]) -> None:
+        self.client = client
+        self.tokens = Tokens(settings)
+        self.statements = statements
+
+    async def post(self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None,
+                   content: bytes | None = None) -> httpx.Response:
+        h = dict(headers or {})
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        return await self.client.post("/graphql", json=json, content=content, headers=h)
+
+    async def graphql(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
+                      status: int = 200) -> dict[str, Any]:
+        response = await self.post({"query": query, "variables": variables or {}}, token=token)
+        assert response.status_code == status, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def codes_at(body: dict[str, Any], path: list[str | int]) -> list[str]:
+    """The error codes the response carries at one path."""
+    return [e["extensions"]["code"] for e in body.get("errors", []) if e.get("path") == path]
+
+
+def all_codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+@pytest.fixture(scope="session")
+def city_database(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database holding the test city, loaded with `xinzheng import` as an operator would."""
+    url = databases.new()
+    data = city.write(tmp_path_factory.mktemp("city") / "city.jsonl")
+    result = run_cli("import", str(data), database_url=url)
+    assert result.returncode == 0, result.stderr
+    return url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def api(city_database: str) -> AsyncIterator[Api]:
+    settings = settings_for(city_database)
+    app = create_app(settings)
+    statements: list[str] = []
+    engine = app.state.engine
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
+        yield Api(client, settings, statements)
+    await engine.dispose()
+
+
+def today() -> dt.date:
+    return city.TODAY
+
+
+__all__ = ["Api", "Path", "all_codes", "codes_at", "run_cli", "today"]

@@ -1,0 +1,63 @@
+"""The HTTP surface: bodies, errors, and the cost of a nested query."""
+
+from __future__ import annotations
+
+from tests.api import city
+from tests.api.conftest import Api, all_codes
+from tests.api.test_read import PERSON
+
+
+async def test_a_malformed_body_is_a_400_with_a_graphql_error(api: Api) -> None:
+    response = await api.post(content=b'{"query": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert all_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+async def test_a_body_without_query_is_a_400(api: Api) -> None:
+    response = await api.post({"variables": {}})
+    assert response.status_code == 400
+    assert all_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+async def test_array_batching_is_refused(api: Api) -> None:
+    response = await api.post([{"query": "{ me { role } }"}, {"query": "{ me { role } }"}])
+    assert response.status_code == 400
+    assert all_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+async def test_a_syntax_error_is_bad_user_input(api: Api) -> None:
+    body = await api.graphql("{ me { role }")
+    assert all_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_an_unknown_field_is_bad_user_input(api: Api) -> None:
+    body = await api.graphql("{ person(idNumber: \"x\") { salary } }")
+    assert all_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_queries_are_not_served_over_get(api: Api) -> None:
+    response = await api.client.get("/graphql", params={"query": "{ me { role } }"})
+    assert response.status_code != 200 or "data" not in response.text
+
+
+async def test_a_nested_query_costs_the_same_statements_however_long_its_lists(api: Api) -> None:
+    """Person, its lists, and each enterprise's lists: one statement per list level, not per row."""
+    query = """query($id: String!) { person(idNumber: $id) {
+        name penalties { decisionNumber } licences { decisionNumber } certificates { identifier }
+        creditScore { score } consents { id }
+        enterprises { name licences { title } penalties { reason } creditScore { score }
+                      certificates { identifier } legalRepresentative { name } }
+    } }"""
+    api.statements.clear()
+    body = await api.graphql(query, {"id": city.BORROWER}, token=api.tokens.admin)
+    assert "errors" not in body
+    borrower_statements = len(api.statements)
+    api.statements.clear()
+    await api.graphql(query, {"id": city.STRANGER}, token=api.tokens.admin)  # represents 25 enterprises
+    stranger_statements = len(api.statements)
+    assert stranger_statements == borrower_statements <= 12, api.statements
+
+
+async def test_health_and_readiness(api: Api) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.client.get("/readyz")).status_code == 200
