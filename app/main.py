@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.auth.tokens import TokenVerifier
+from app.certificates.signing import jwks
 from app.config import Settings
 from app.db.session import create_engine
 from app.schema import build_schema
@@ -34,6 +35,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def jwks_document(request: Request) -> JSONResponse:
+        """Issuers' public keys, so anyone can verify a certificate's document offline."""
+        async with engine.connect() as conn:
+            keys = await jwks(conn)
+        return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -44,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/.well-known/jwks.json", jwks_document),
         ],
         lifespan=lifespan,
     )

@@ -61,3 +61,20 @@ async def test_a_nested_query_costs_the_same_statements_however_long_its_lists(a
 async def test_health_and_readiness(api: Api) -> None:
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
     assert (await api.client.get("/readyz")).status_code == 200
+
+
+async def test_certificate_documents_verify_offline_against_the_published_keys(api: Api) -> None:
+    """A relying party fetches /.well-known/jwks.json once and checks documents with no further call."""
+    import jwt
+
+    keys = (await api.client.get("/.well-known/jwks.json")).json()["keys"]
+    assert keys and all(k["kty"] == "OKP" and k["crv"] == "Ed25519" and "d" not in k for k in keys)
+    body = await api.graphql(
+        "query($id: String!) { person(idNumber: $id) { certificates { identifier document } } }",
+        {"id": city.CITIZEN}, token=api.tokens.citizen,
+    )
+    for cert in body["data"]["person"]["certificates"]:
+        kid = jwt.get_unverified_header(cert["document"])["kid"]
+        key = jwt.PyJWK(next(k for k in keys if k["kid"] == kid))
+        payload = jwt.decode(cert["document"], key, algorithms=["EdDSA"])
+        assert payload["identifier"] == cert["identifier"]
