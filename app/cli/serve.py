@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}/graphql"
     print(f"Xinzheng ({settings.env}) serving {url}")
     if settings.is_dev:
-        print("  a demo token:  xinzheng token --role citizen --id-number 11010519491231002X")
-        print("  the README lists the demo subjects and organisations")
+        print("  a demo token:  xinzheng token --role citizen --id-number 330106198503120028")
+        print("                 xinzheng token --role bank --org 91330100MA2H00001P")
+        print("  send it as 'Authorization: Bearer <token>'; the README lists the demo subjects")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
