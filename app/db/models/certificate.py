@@ -28,7 +28,7 @@ class Certificate(Base):
     __table_args__ = (Index("ix_certificates_holder", "holder_kind", "holder_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    identifier: Mapped[str] = mapped_column(String(80), unique=True)
+    identifier: Mapped[str] = mapped_column(String(128), unique=True)  # 62 characters + the serial
     type_code: Mapped[str] = mapped_column(ForeignKey("certificate_types.code"), index=True)
     number: Mapped[str] = mapped_column(String(64))
     holder_kind: Mapped[HolderKind] = mapped_column(enum_column(HolderKind))
