@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import migrate, serve, token
+from app.cli import migrate, score, serve, token
 from app.config import ConfigError
 
-COMMANDS = [serve, migrate, token]
+COMMANDS = [serve, migrate, token, score]
 
 
 class CliError(Exception):
