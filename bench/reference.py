@@ -98,7 +98,7 @@ class PostgresDatabase:
 
     @classmethod
     async def open(cls, dsn: str) -> PostgresDatabase:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=POOL_SIZE))
 
@@ -175,9 +175,8 @@ def as_date(value: Any) -> dt.date:
 
 def as_utc(value: Any) -> dt.datetime:
     """SQLite keeps naive UTC text (app/db/base.py UTCDateTime); PostgreSQL gives aware values."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    moment: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
 def as_json(value: Any) -> Any:
@@ -214,7 +213,9 @@ def consent_in_force(consent: Row, holder_id: str, org: str, purpose: str, now: 
 # --- the answer ----------------------------------------------------------------------------
 
 
-def person_json(person: Row, score: Row | None, penalties: Sequence[Row], licences: Sequence[Row], today: dt.date) -> dict[str, Any]:
+def person_json(
+    person: Row, score: Row | None, penalties: Sequence[Row], licences: Sequence[Row], today: dt.date
+) -> dict[str, Any]:
     return {
         "idNumber": mask_id_number(person["id_number"]),
         "name": person["name"],
@@ -288,7 +289,11 @@ class CreditEndpoint:
             raise Refused("UNAUTHENTICATED", "the Authorization header must be 'Bearer <token>'", 401)
         try:
             claims = jwt.decode(
-                token.strip(), self.secret, algorithms=["HS256"], audience=self.audience, issuer=self.issuer,
+                token.strip(),
+                self.secret,
+                algorithms=["HS256"],
+                audience=self.audience,
+                issuer=self.issuer,
                 options={"require": REQUIRED_CLAIMS},
             )
             if claims["role"] != "bank" or not isinstance(claims.get("org"), str):
@@ -312,7 +317,10 @@ class CreditEndpoint:
             async with self.db.connection() as conn:
                 consent = await conn.fetch(CONSENT, str(consent_id))
                 if not consent or not consent_in_force(consent[0], id_number, org, purpose, clock.now()):
-                    raise Refused("CONSENT_REQUIRED", "no consent in force from this subject to this organisation for this purpose")
+                    raise Refused(
+                        "CONSENT_REQUIRED",
+                        "no consent in force from this subject to this organisation for this purpose",
+                    )
                 person = await conn.fetch(PERSON, id_number)
                 if not person:
                     return encode({"data": {"person": None}})
@@ -327,9 +335,16 @@ class CreditEndpoint:
                 return encode({"errors": [error]}, e.status)
             return encode({"data": {"person": None}, "errors": [{**error, "path": ["person"]}]})
         except InvalidIdentifier as e:
-            return encode({"data": {"person": None}, "errors": [{"message": str(e), "path": ["person"], "extensions": {"code": "BAD_USER_INPUT"}}]})
+            return encode(
+                {
+                    "data": {"person": None},
+                    "errors": [{"message": str(e), "path": ["person"], "extensions": {"code": "BAD_USER_INPUT"}}],
+                }
+            )
         except (ValueError, KeyError, AttributeError):
-            return encode({"errors": [{"message": "not the credit query", "extensions": {"code": "BAD_USER_INPUT"}}]}, 400)
+            return encode(
+                {"errors": [{"message": "not the credit query", "extensions": {"code": "BAD_USER_INPUT"}}]}, 400
+            )
         answer = person_json(person[0], score[0] if score else None, penalties, licences, today)
         return encode({"data": {"person": answer}, "extensions": {"masked": [["person", "idNumber"]], "denied": []}})
 

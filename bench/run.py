@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 import jwt
-
 import reference  # bench/reference.py: this script's directory is on sys.path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -104,7 +103,7 @@ def throwaway_database(stack: contextlib.ExitStack, database_url: str | None, tm
     admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def execute(sql: str) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         conn = await asyncpg.connect(admin_dsn, timeout=10)
         try:
@@ -122,7 +121,9 @@ def xinzheng(*args: str, database_url: str, timeout: float) -> None:
     exe = shutil.which("xinzheng") or str(Path(sys.executable).with_name("xinzheng"))
     env = {**os.environ, "XINZHENG_DATABASE_URL": database_url}
     started = time.perf_counter()
-    done = subprocess.run([exe, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [exe, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if done.returncode != 0:
         raise BenchError(f"xinzheng {' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
     print(f"  xinzheng {' '.join(args)}: {time.perf_counter() - started:.1f} s")
@@ -166,7 +167,9 @@ def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: di
                "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
     with log.open("wb") as out:
         # A session of its own: a Ctrl-C reaches this script only, which then stops the server.
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = Server(name, process, port, log)
     stack.callback(stop_server, server)
     return server
@@ -198,6 +201,23 @@ def wait_ready(server: Server, timeout: float = 30.0) -> None:
 # --- the check and the load ---------------------------------------------------------------------
 
 
+def machine_busy(seconds: float = 1.0) -> float | None:
+    """The share of all cores busy over a short sample (Linux /proc/stat), or None where unknown."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
 def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
     """Both servers give the same `data` for a few subjects, and both refuse a consent not the subject's."""
     step = max(1, len(subjects) // VERIFY_SUBJECTS)
@@ -217,17 +237,25 @@ def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
             answers = ask(subject.body())
             for server, answer in zip(servers, answers):
                 if answer.get("errors") or not answer["data"]["person"]:
-                    raise BenchError(f"{server.name} gave no person for {subject}: {json.dumps(answer, ensure_ascii=False)[:500]}")
-            expected, got = (json.dumps(a["data"], ensure_ascii=False, indent=1, sort_keys=True).splitlines() for a in answers)
+                    raise BenchError(
+                        f"{server.name} gave no person for {subject}: {json.dumps(answer, ensure_ascii=False)[:500]}"
+                    )
+            expected, got = (
+                json.dumps(a["data"], ensure_ascii=False, indent=1, sort_keys=True).splitlines() for a in answers
+            )
             if expected != got:
-                diff = "\n".join(difflib.unified_diff(expected, got, servers[0].name, servers[1].name, lineterm="", n=2))
+                diff = "\n".join(
+                    difflib.unified_diff(expected, got, servers[0].name, servers[1].name, lineterm="", n=2)
+                )
                 raise BenchError(f"the servers disagree on {subject.id_number}:\n{diff}")
         if len(subjects) > 1:  # the reference must check the consent as the service does
             for server, answer in zip(servers, ask(subjects[0].body(consent_id=subjects[1].consent_id))):
                 codes = [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
                 if answer.get("data", {}).get("person") is not None or codes != ["CONSENT_REQUIRED"]:
                     raise BenchError(f"{server.name} did not refuse another subject's consent: {answer}")
-    print(f"  both servers gave identical data for {min(VERIFY_SUBJECTS, len(subjects[::step]))} subjects, and refused a wrong consent")
+    print(
+        f"  both servers gave identical data for {min(VERIFY_SUBJECTS, len(subjects[::step]))} subjects, and refused a wrong consent"
+    )
 
 
 def load(server: Server, token: str, subjects: list[Subject], seconds: float, concurrency: int) -> dict[str, Any]:
@@ -239,7 +267,7 @@ def load(server: Server, token: str, subjects: list[Subject], seconds: float, co
     cpu_before, started = server.cpu_seconds(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "loadgen.py")], input=json.dumps(job).encode(), capture_output=True,
-        timeout=WARMUP_SECONDS + seconds + 120,
+        timeout=WARMUP_SECONDS + seconds + 120, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise BenchError(f"the load generator failed: {done.stderr.decode(errors='replace')[-2000:]}")
@@ -260,7 +288,9 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
 
     print(f"\n{kind}, {args.persons} persons ({subjects} subjects with a consent), "
           f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
-    print(f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}")
+    print(
+        f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
+    )
     for name, r in results.items():
         print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
               f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}")  # fmt: skip
@@ -275,7 +305,10 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark the GraphQL service against a hand-written reference.")
-    p.add_argument("--database-url", help="postgresql+asyncpg://user@host:port/db of a server to make a throwaway database on (default: a temp SQLite file)")
+    p.add_argument(
+        "--database-url",
+        help="postgresql+asyncpg://user@host:port/db of a server to make a throwaway database on (default: a temp SQLite file)",
+    )
     p.add_argument("--persons", type=int, default=2000, help="size of the seeded city (default 2000)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server (default 10)")
     p.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive connections (default 16)")
@@ -314,6 +347,11 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         wait_ready(server)
     verify(servers, token, subjects)
 
+    busy = machine_busy()
+    if busy is not None and busy > 0.2:
+        print(
+            f"  warning: {busy:.0%} of the machine's CPU is busy with other work before the load; the figures will be noisy"
+        )
     results: dict[str, dict[str, Any]] = {}
     for server in servers:
         print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {args.seconds:g} s")
@@ -321,7 +359,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     report(results, kind, args, len(subjects))
     if args.json:
         figures = {"database": kind, "persons": args.persons, "subjects": len(subjects), "seconds": args.seconds,
-                   "warmup": WARMUP_SECONDS, "concurrency": args.concurrency, "servers": results,
+                   "warmup": WARMUP_SECONDS, "concurrency": args.concurrency, "machine_busy_before": busy, "servers": results,
                    "ratio": results["graphql"]["rps"] / results["reference"]["rps"]}  # fmt: skip
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 1 if any(r["failures"] for r in results.values()) else 0

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import migrate, score, serve, token
+from app.cli import importer, migrate, score, serve, token
 from app.config import ConfigError
 
-COMMANDS = [serve, migrate, token, score]
+COMMANDS = [serve, migrate, importer, token, score]
 
 
 class CliError(Exception):

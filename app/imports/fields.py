@@ -1,0 +1,240 @@
+"""Reading the fields of one import line, collecting every problem rather than stopping at the first.
+
+Each reader method returns the parsed value, or None after noting why it could not; the kind's
+parser raises `BadRecord` with all the notes at the end. Lengths come from the table columns,
+so a value the database would refuse is a bad line here, never a failure half-way through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Column
+
+from app import clock
+from app.clock import CHINA_STANDARD_TIME
+from app.domain.enums import HolderKind
+from app.identifiers import InvalidIdentifier, parse_holder_id
+
+E = TypeVar("E", bound=StrEnum)
+
+# Up to 2**63 fen (the column is a BIGINT of fen), with margin: more than any real amount.
+MAX_YUAN = Decimal(10) ** 15
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
+
+
+class BadRecord(ValueError):
+    """A line that cannot be imported; `reasons` says every why.
+
+    `subject` is the person or enterprise the line would have given, when its identifier was
+    good: lines that refer to it are then not blamed for a missing holder as well.
+    """
+
+    def __init__(self, reasons: list[str], subject: tuple[HolderKind, str] | None = None) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        self.subject = subject
+
+
+class FieldReader:
+    """The fields of one line of one kind."""
+
+    def __init__(self, obj: Mapping[str, Any], fields: frozenset[str]) -> None:
+        self.obj = obj
+        self.errors: list[str] = []
+        unknown = sorted(set(obj) - fields - {"kind"})
+        if unknown:
+            self.errors.append(f"unknown field(s) {', '.join(unknown)} (a misspelt field would be lost)")
+
+    def fail(self, message: str) -> None:
+        self.errors.append(message)
+
+    def _value(self, name: str, *, optional: bool, nullable: bool = False) -> Any:
+        if name not in self.obj:
+            if not optional:
+                self.fail(f"{name} is missing")
+            return None
+        value = self.obj[name]
+        if value is None and not (optional or nullable):
+            self.fail(f"{name} is required")
+        return value
+
+    def text(self, name: str, column: Column[Any], *, optional: bool = False) -> str | None:
+        value = self._value(name, optional=optional)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(f"{name} must be a string")
+            return None
+        value = value.strip()
+        if not value:
+            if not optional:
+                self.fail(f"{name} must not be blank")
+            return None
+        limit = getattr(column.type, "length", None)
+        if limit is not None and len(value) > limit:
+            self.fail(f"{name} is longer than {limit} characters")
+            return None
+        return value
+
+    def phone(self, name: str, column: Column[Any]) -> str | None:
+        value = self.text(name, column, optional=True)
+        if value is not None and not PHONE.match(value):
+            self.fail(f"{name} {value!r} is not a phone number")
+            return None
+        return value
+
+    def date(self, name: str, *, optional: bool = False) -> dt.date | None:
+        value = self._value(name, optional=optional)
+        if value is None:
+            return None
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{name} must be an ISO 8601 date (YYYY-MM-DD), not {value!r}")
+            return None
+
+    def timestamp(self, name: str, *, optional: bool = False, end_of_day: bool = False) -> dt.datetime | None:
+        """An ISO 8601 date-time; without an offset it is China Standard Time (the city's own).
+
+        A bare date means the start of that day, or with `end_of_day` its last second: a
+        consent "valid until 2027-12-31" holds through that day.
+        """
+        value = self._value(name, optional=optional)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(f"{name} must be an ISO 8601 date-time string")
+            return None
+        try:
+            if len(value) == 10:
+                day = dt.date.fromisoformat(value)
+                moment = dt.datetime.combine(day, dt.time.max if end_of_day else dt.time.min).replace(microsecond=0)
+            else:
+                moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{name} must be an ISO 8601 date-time (e.g. 2026-03-10T09:00:00+08:00), not {value!r}")
+            return None
+        return moment.replace(tzinfo=CHINA_STANDARD_TIME) if moment.tzinfo is None else moment
+
+    def enum(self, name: str, enum: type[E], *, allowed: frozenset[E] | None = None, why_not: str = "") -> E | None:
+        value = self._value(name, optional=False)
+        if value is None:
+            return None
+        member = _member(enum, value)
+        if member is not None and (allowed is None or member in allowed):
+            return member
+        if member is None:
+            choices = [m.value for m in enum if allowed is None or m in allowed]
+            self.fail(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        else:
+            self.fail(f"{name} cannot be {member.value}" + (f": {why_not}" if why_not else ""))
+        return None
+
+    def enums(self, name: str, enum: type[E]) -> list[E] | None:
+        """A non-empty list of enum values, duplicates dropped, in the enum's own order."""
+        value = self._value(name, optional=False)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not value:
+            self.fail(f"{name} must be a non-empty list")
+            return None
+        bad = [v for v in value if _member(enum, v) is None]
+        if bad:
+            self.fail(f"{name} may hold only {', '.join(enum)}, not {', '.join(map(repr, bad))}")
+            return None
+        return [m for m in enum if m.value in value]
+
+    def money(self, name: str) -> Decimal | None:
+        """Yuan, exact, at most two decimals; present but may be null (no amount)."""
+        value = self._value(name, optional=False, nullable=True)
+        if value is None:
+            return None
+        try:
+            # Floats are binary fractions: 0.1 is not 0.1. JSON numbers reach here as Decimal.
+            if isinstance(value, (bool, float)) or not isinstance(value, (int, str, Decimal)):
+                raise InvalidOperation
+            amount = Decimal(value.strip() if isinstance(value, str) else value)
+            if not amount.is_finite():
+                raise InvalidOperation
+        except InvalidOperation:
+            self.fail(f'{name} must be a decimal amount in yuan, such as "5000.00"')
+            return None
+        if amount < 0 or amount >= MAX_YUAN or amount != amount.quantize(Decimal("0.01")):
+            self.fail(f"{name} must be a non-negative amount in yuan with at most two decimals, not {value}")
+            return None
+        return amount
+
+    def json_object(self, name: str) -> dict[str, Any]:
+        value = self._value(name, optional=True)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(f"{name} must be a JSON object")
+            return {}
+        plain: dict[str, Any] = _plain(value)
+        return plain
+
+    def id_number(self, name: str) -> str | None:
+        return self._identifier(name, HolderKind.PERSON, self._value(name, optional=False))
+
+    def credit_code(self, name: str) -> str | None:
+        return self._identifier(name, HolderKind.ENTERPRISE, self._value(name, optional=False))
+
+    def _identifier(self, name: str, kind: HolderKind, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(f"{name} must be a string")
+            return None
+        canonical, why = _checked_identifier(kind, value, clock.today())
+        if why:
+            self.fail(f"{name}: {why}")
+        return canonical
+
+    def holder(self) -> tuple[HolderKind, str] | None:
+        """The (holder_kind, holder_id) pair: the kind says which standard the id follows."""
+        kind = self.enum("holder_kind", HolderKind)
+        value = self._value("holder_id", optional=False)
+        if kind is None or value is None:
+            return None
+        holder_id = self._identifier("holder_id", kind, value)
+        return (kind, holder_id) if holder_id else None
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
+    """(canonical, None) or (None, why). Cached: a holder's id recurs on each of its lines,
+    an authority's on thousands, and checking is the costliest part of reading a line."""
+    try:
+        return parse_holder_id(kind, value), None
+    except InvalidIdentifier as e:
+        return None, str(e)
+
+
+@functools.cache
+def _members(enum: type[E]) -> dict[str, E]:
+    return {m.value: m for m in enum}
+
+
+def _member(enum: type[E], value: Any) -> E | None:
+    return _members(enum).get(value) if isinstance(value, str) else None
+
+
+def _plain(value: Any) -> Any:
+    """JSON values as JSON types: exact decimals (how lines are parsed) back to numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    return value

@@ -1,0 +1,107 @@
+"""An import from start to end: check everything, then write everything, in one transaction.
+
+1. Check: every line of every source is parsed and checked, and every reference resolved
+   (`check.py`). One bad line and nothing is written: the report names every bad line.
+2. Write: the sources are read again and upserted in batches (`write.py`); certificates
+   without a document are signed with their issuer's key on the way.
+3. Score: the credit scores of every subject touched are recomputed, in the same transaction.
+
+A failure anywhere, a database error or a file that changed under us, rolls it all back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import clock
+from app.imports.check import Checker, Loc, load_on_file
+from app.imports.fields import BadRecord
+from app.imports.kinds import ParseContext, Record, parse_line, parse_record
+from app.imports.report import ImportReport
+from app.imports.source import FileSource, Payload, Progress, Source, SourceChanged, is_large
+from app.imports.write import Writer
+from app.scoring.recompute import recompute_scores
+
+ProgressReport = Callable[[str], None]
+
+
+async def import_files(
+    engine: AsyncEngine,
+    paths: Sequence[str | Path],
+    *,
+    today: dt.date | None = None,
+    progress: ProgressReport | None = None,
+) -> ImportReport:
+    """Import JSONL files (SPEC section 8) all together, or nothing if any line is bad."""
+    return await import_sources(engine, [FileSource(Path(p), str(p)) for p in paths], today=today, progress=progress)
+
+
+async def import_sources(
+    engine: AsyncEngine,
+    sources: Sequence[Source],
+    *,
+    today: dt.date | None = None,
+    progress: ProgressReport | None = None,
+) -> ImportReport:
+    """Import records from files or built in process, all together, or nothing if any is bad."""
+    today = today or clock.today()
+    started = time.perf_counter()
+    sources = list(sources)
+    names = [s.name for s in sources]
+    async with engine.begin() as conn:
+        checker = Checker(await load_on_file(conn), names)
+        lines = 0
+        for loc, parsed in _read(sources, checker.ctx, Progress(progress, "checking", sources)):
+            lines += 1
+            if isinstance(parsed, BadRecord):
+                checker.bad(loc, parsed.reasons, parsed.subject)
+            else:
+                checker.add(loc, parsed)
+        checked = await checker.resolve(conn)
+        report = ImportReport(lines=lines)
+        if checked.bad:
+            report.bad_lines = checked.bad_lines(names)
+            return report  # nothing was written: the transaction ends empty
+
+        writer = Writer(conn, checked)
+        await writer.start()
+        for loc, parsed in _read(sources, checker.ctx, Progress(progress, "writing", sources)):
+            if isinstance(parsed, BadRecord):
+                raise SourceChanged(
+                    f"{names[loc[0]]}:{loc[1]} changed while it was being imported; nothing was written"
+                )
+            await writer.add(loc, parsed)
+        await writer.finish()
+        for source in sources:
+            source.confirm_unchanged()
+        if progress and is_large(sources):
+            progress(f"scoring: {len(writer.touched):,} subjects")
+        report.scored = await recompute_scores(conn, writer.touched, today=today)
+        report.written = checked.counts
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _read(sources: list[Source], ctx: ParseContext, progress: Progress) -> Iterator[tuple[Loc, Record | BadRecord]]:
+    """Every line of every source, parsed: a Record, or the BadRecord that says why not."""
+    lines = 0
+    for index, source in enumerate(sources):
+        for number, payload, position in source.read():
+            lines += 1
+            yield (index, number), _parse(payload, ctx)
+            progress.at(source, position, lines)
+        progress.source_done(source)
+
+
+def _parse(payload: Payload | None, ctx: ParseContext) -> Record | BadRecord:
+    try:
+        if payload is None:
+            raise BadRecord(["not UTF-8 text"])
+        return parse_record(parse_line(payload) if isinstance(payload, str) else payload, ctx)
+    except BadRecord as e:
+        return e
