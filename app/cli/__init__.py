@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import importer, migrate, score, serve, token
+from app.cli import importer, migrate, score, seed, serve, token
 from app.config import ConfigError
 
-COMMANDS = [serve, migrate, importer, token, score]
+COMMANDS = [serve, migrate, seed, importer, token, score]
 
 
 class CliError(Exception):

@@ -1,0 +1,46 @@
+"""`xinzheng seed [--persons N]`: the demo city, and a synthetic city of N people beside it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy.exc import DBAPIError
+
+from app.config import Settings
+from app.imports.report import ImportReport
+from app.imports.seed import seed
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("seed", help="load the demo city (idempotent), and a synthetic one with --persons N")
+    p.add_argument(
+        "--persons", type=int, default=0, metavar="N", help="also a synthetic city of N people (deterministic for N)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli import CliError
+
+    if args.persons < 0:
+        raise CliError("--persons must be 0 or more")
+    report = asyncio.run(_seed(Settings.from_env(), args.persons))
+    print(f"seeded the demo city{f' and {args.persons} synthetic persons' if args.persons else ''}: {report.summary()}")
+    return 0
+
+
+async def _seed(settings: Settings, persons: int) -> ImportReport:
+    from app.cli import CliError
+    from app.cli._database import migrated_engine, reason
+
+    async with migrated_engine(settings) as engine:
+        try:
+            return await seed(engine, persons=persons, progress=_progress)
+        except DBAPIError as e:
+            raise CliError(f"the database refused the seed data, nothing was written: {reason(e)}") from None
+
+
+def _progress(message: str) -> None:
+    print(f"xinzheng seed: {message}", file=sys.stderr, flush=True)
