@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -117,8 +118,14 @@ class SqliteConnection:
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         params = [a.isoformat() if isinstance(a, dt.date) else a for a in args]  # dates are ISO text here
-        async with self._conn.execute(re.sub(r"\$\d+", "?", sql), params) as cursor:
-            return list(await cursor.fetchall())
+        # One hand-off to the connection's thread per statement: execute and fetch together.
+        return list(await self._conn.execute_fetchall(qmark(sql), params))
+
+
+@functools.lru_cache(maxsize=64)
+def qmark(sql: str) -> str:
+    """$1, $2, ... (asyncpg) as ? (sqlite3); the statements use them in order."""
+    return re.sub(r"\$\d+", "?", sql)
 
 
 class SqliteDatabase:
