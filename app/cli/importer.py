@@ -7,11 +7,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from app.config import Settings
-from app.imports import ImportReport, SourceChanged, import_files
+
+if TYPE_CHECKING:  # the importer's modules load only when the command runs: `xinzheng token` stays quick
+    from app.imports import ImportReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Settings, paths: list[Path]) -> ImportReport:
+    from sqlalchemy.exc import DBAPIError
+
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
+    from app.imports import SourceChanged, import_files
 
     async with migrated_engine(settings) as engine:
         try:

@@ -6,12 +6,7 @@ import argparse
 import asyncio
 import time
 
-from sqlalchemy.exc import DBAPIError
-
-from app import clock
 from app.config import Settings
-from app.scoring.recompute import recompute_scores
-from app.scoring.rules import MODEL_VERSION
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,6 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.scoring.rules import MODEL_VERSION
+
     started = time.perf_counter()
     count = asyncio.run(_recompute(Settings.from_env()))
     print(f"recomputed {count} score(s) with model {MODEL_VERSION} in {time.perf_counter() - started:.1f}s")
@@ -29,8 +26,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _recompute(settings: Settings) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from app import clock
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
+    from app.scoring.recompute import recompute_scores
 
     async with migrated_engine(settings) as engine:
         try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from app.config import Settings
-from app.imports.report import ImportReport
-from app.imports.seed import seed
+
+if TYPE_CHECKING:  # loaded only when the command runs
+    from app.imports import ImportReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,13 +27,17 @@ def run(args: argparse.Namespace) -> int:
     if args.persons < 0:
         raise CliError("--persons must be 0 or more")
     report = asyncio.run(_seed(Settings.from_env(), args.persons))
-    print(f"seeded the demo city{f' and {args.persons} synthetic persons' if args.persons else ''}: {report.summary()}")
+    city = f"the demo city and {args.persons} synthetic persons" if args.persons else "the demo city"
+    print(f"seeded {city}: {report.summary()}")
     return 0
 
 
 async def _seed(settings: Settings, persons: int) -> ImportReport:
+    from sqlalchemy.exc import DBAPIError
+
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
+    from app.imports.seed import seed
 
     async with migrated_engine(settings) as engine:
         try:

@@ -106,14 +106,15 @@ class Checker:
         seen = self.seen[record.kind]
         first = seen.get(record.key)
         if first is not None:
+            # Ambiguous: which of the two is right? Still checked below, so every reason is told.
             label = KINDS[record.kind].label
             at = f"{self.names[first[0]]}:{first[1]}"
             self.bad(loc, [f"{label} {_show(record.key)} is also given at {at}; give each record once"])
-            return
-        seen[record.key] = loc
-        self.result.counts[record.kind] += 1
-        if record.kind == "authority":
-            self.result.authority_rows.append(record.row)
+        else:
+            seen[record.key] = loc
+            self.result.counts[record.kind] += 1
+            if record.kind == "authority":
+                self.result.authority_rows.append(record.row)
         if record.holder:
             self.result.touched.add(record.holder)
             if record.kind not in ("person", "enterprise") and not self.given(record.holder):

@@ -64,6 +64,8 @@ async def _all_ids(conn: AsyncConnection, kind: HolderKind) -> AsyncIterator[lis
         if not ids:
             return
         yield ids
+        if len(ids) < BATCH:
+            return
         last = ids[-1]
 
 
