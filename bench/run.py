@@ -48,7 +48,7 @@ CREDIT_QUERY = (
     " licences { decisionNumber category title authorityName decidedOn validFrom validTo status } } }"
 )
 WARMUP_SECONDS = 2.0
-VERIFY_SUBJECTS = 40  # how many subjects both servers must answer identically before the load
+VERIFY_SUBJECTS = 200  # how many subjects both servers must answer identically before the load
 JWT_ISSUER = "xinzheng-bench"
 JWT_AUDIENCE = "xinzheng-bench"
 
