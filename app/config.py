@@ -6,12 +6,13 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Callable, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'xinzheng.db'}"
 DEV_SECRET_FILE = VAR_DIR / "dev-jwt-secret"
+DEV_AUDIT_KEY_FILE = VAR_DIR / "dev-audit-key.pem"
 
 # Below this length an HMAC secret is guessable; prod refuses it.
 MIN_SECRET_BYTES = 32
@@ -32,6 +33,9 @@ class Settings:
     # True when the HMAC secret is the generated dev one: prod refuses it, and
     # only then may `xinzheng token` mint tokens.
     dev_secret: bool
+    # The audit log's checkpoint key (Ed25519, PEM); dev makes one in var/ when unset.
+    audit_key_pem: str | None = None
+    audit_checkpoint_every: int = 100
 
     @property
     def is_dev(self) -> bool:
@@ -70,27 +74,47 @@ class Settings:
             jwt_issuer=environ.get("XINZHENG_JWT_ISSUER", "xinzheng-dev"),
             jwt_audience=environ.get("XINZHENG_JWT_AUDIENCE", "xinzheng"),
             dev_secret=dev_secret,
+            audit_key_pem=environ.get("XINZHENG_AUDIT_KEY") or None,
+            audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
         )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
 
 
 def _dev_secret() -> str:
     """The dev HMAC secret: made on first use, kept in var/ (git-ignored), never committed."""
+    return dev_material(DEV_SECRET_FILE, lambda: secrets.token_urlsafe(48))
+
+
+def dev_material(path: Path, make: Callable[[], str]) -> str:
+    """A dev-only secret kept in a file under var/: made at first use, the same for every process."""
     try:
-        return DEV_SECRET_FILE.read_text().strip()
+        return path.read_text().strip()
     except FileNotFoundError:
         pass
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
     # Written whole to a private temp file, then linked into place: a process starting at
     # the same moment either sees no file or the whole secret, and both agree on one.
-    tmp = DEV_SECRET_FILE.with_name(f".{DEV_SECRET_FILE.name}.{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(secret)
+        f.write(value)
     try:
-        os.link(tmp, DEV_SECRET_FILE)
+        os.link(tmp, path)
     except FileExistsError:
-        secret = DEV_SECRET_FILE.read_text().strip()
+        value = path.read_text().strip()
     finally:
         tmp.unlink()
-    return secret
+    return value

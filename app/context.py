@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from app.audit.record import AuditRecord
 from app.auth.enforce import Disclosure
 from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
@@ -25,6 +26,7 @@ class Context:
     loaders: Loaders
     # One "today" per request: every date rule in one answer agrees with every other.
     today: dt.date
+    audit: AuditRecord
     disclosure: Disclosure = field(default_factory=Disclosure)
     gate: Gate = field(init=False)
 

@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.audit.keys import audit_key
+from app.audit.store import AuditStore
 from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
@@ -19,10 +21,18 @@ from app.schema import build_schema
 from app.view import GraphQLView
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_policy: bool = True) -> Starlette:
+    """The service. `audit` and `enforce_policy` are off only in the benchmark's comparisons."""
     settings = settings or Settings.from_env()
     engine = create_engine(settings)
-    graphql = GraphQLView(build_schema(settings), engine=engine, verifier=TokenVerifier(settings), dev=settings.is_dev)
+    store = AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every) if audit else None
+    graphql = GraphQLView(
+        build_schema(settings, enforce_policy=enforce_policy),
+        engine=engine,
+        verifier=TokenVerifier(settings),
+        audit=store,
+        dev=settings.is_dev,
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -1,21 +1,34 @@
-"""The /graphql endpoint: strawberry's ASGI view with the service's context and error shape."""
+"""The /graphql endpoint: one request in, one audit entry written, one answer out.
+
+Every POST, whatever its fate (a bad token, a malformed body, a syntax error, a denial, an
+answer), ends in `_finish`, which writes the audit entry before anything leaves. If the entry
+cannot be written the caller gets AUDIT_UNAVAILABLE (HTTP 503) and no data, and a mutation's
+writes are rolled back with it: they commit together with their entry or not at all.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
+from typing import Any
 
 import strawberry
-from cross_web import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app import clock
+from app.audit.record import AuditRecord, outcome_of, request_id_from
+from app.audit.store import AuditStore, AuditWriteFailed
 from app.auth.backend import authenticate
+from app.auth.enforce import Disclosure
 from app.auth.tokens import TokenVerifier
 from app.context import Context
 from app.db.request import RequestDatabase
@@ -23,59 +36,197 @@ from app.errors import ErrorCode, XinzhengError
 from app.resolvers.loaders import Loaders
 from app.schema.errors import format_errors
 
+log = logging.getLogger("xinzheng.audit")
 
-def error_response(code: ErrorCode, message: str, status: int) -> JSONResponse:
-    """A request refused before execution, shaped like any GraphQL response."""
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code.value}}]}, status_code=status)
+MAX_BODY_BYTES = 256 * 1024  # a credit query is a few hundred bytes; this is generous
+ALLOWED_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
+
+
+class BodyRefused(XinzhengError):
+    """The HTTP body is not a GraphQL request this endpoint takes."""
+
+    code = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class GraphQLRequest:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
 
 
 class GraphQLView(GraphQL):
-    def __init__(self, schema: strawberry.Schema, *, engine: AsyncEngine, verifier: TokenVerifier, dev: bool) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if dev else None,
-            # Queries are POSTed; GET serves GraphiQL only (in dev).
-            allow_queries_via_get=False,
-        )
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        *,
+        engine: AsyncEngine,
+        verifier: TokenVerifier,
+        audit: AuditStore | None,
+        dev: bool,
+    ) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
         self.engine = engine
         self.verifier = verifier
+        self.audit = audit  # None only for the benchmark's audit-off comparison
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # no subscriptions: nothing here streams
-            response: Response = error_response(ErrorCode.BAD_USER_INPUT, "not supported", 400)
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1003})
-                return
-            await response(scope, receive, send)
+        if scope["type"] == "websocket":  # no subscriptions: nothing here streams
+            await send({"type": "websocket.close", "code": 1003})
             return
         request = Request(scope, receive)
-        response = await self.handle(request)
+        if request.method == "GET" and self.graphql_ide and "text/html" in request.headers.get("accept", ""):
+            response: Response = await self.render_graphql_ide(request)  # dev only; carries no query
+        else:
+            response = await self.handle(request)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        try:
-            principal = authenticate(request, self.verifier)
-        except XinzhengError as e:
-            return error_response(e.code, str(e), e.http_status)
-        db = RequestDatabase(self.engine)
-        context = Context(
-            request=request, principal=principal, db=db, loaders=Loaders.build(db), today=clock.today()
+        record = AuditRecord(
+            request_id=request_id_from(request.headers.get("x-request-id")),
+            at=clock.now(),
+            client_address=request.client.host if request.client else None,
         )
+        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None)
+        context: Context | None = None
         try:
-            return await self.run(request, context=context)  # type: ignore[return-value]
-        except HTTPException as e:
-            # strawberry refuses malformed bodies with plain text; callers get a GraphQL error.
-            return error_response(ErrorCode.BAD_USER_INPUT, e.reason, e.status_code)
+            try:
+                record.principal = authenticate(request, self.verifier)
+                if request.method != "POST":
+                    raise BodyRefused("send GraphQL requests as POST with a JSON body", 405)
+                graphql_request = parse_body(await read_body(request), request.headers.get("content-type", ""))
+                record.request(graphql_request.query, graphql_request.variables, graphql_request.operation_name)
+                context = Context(
+                    request=request,
+                    principal=record.principal,
+                    db=db,
+                    loaders=Loaders.build(db),
+                    today=clock.today(),
+                    audit=record,
+                )
+                result = await self.schema.execute(
+                    graphql_request.query,
+                    variable_values=graphql_request.variables,
+                    context_value=context,
+                    operation_name=graphql_request.operation_name,
+                    allowed_operation_types=ALLOWED_OPERATIONS,
+                )
+            except BodyRefused as e:
+                return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
+            except XinzhengError as e:
+                return await self._finish(record, db, context, error_body(e.code, str(e)), e.http_status, executed=False)
+            except (MissingQueryError, InvalidOperationTypeError, CannotGetOperationTypeError) as e:
+                message = "no GraphQL query found" if isinstance(e, MissingQueryError) else "that operation cannot be run here"
+                return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False)
+            return await self._finish(record, db, context, result_body(result), 200, executed=executed(result))
         finally:
             await db.close()
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        response: GraphQLHTTPResponse = {"data": result.data}
-        if result.errors:
-            response["errors"] = format_errors(result.errors)  # type: ignore[typeddict-item]
-        if result.extensions:
-            response["extensions"] = result.extensions
-        return response
+    async def _finish(
+        self,
+        record: AuditRecord,
+        db: RequestDatabase,
+        context: Context | None,
+        body: dict[str, Any],
+        status: int,
+        *,
+        executed: bool,
+    ) -> Response:
+        codes = [e["extensions"]["code"] for e in body.get("errors", [])]
+        disclosure = context.disclosure if context is not None else Disclosure()
+        seq: int | None = None
+        if self.audit is not None:
+            fields = record.entry(
+                outcome=outcome_of(body.get("data"), codes, executed=executed),
+                error_codes=codes,
+                masked=disclosure.masked,
+                denied=disclosure.denied,
+            )
+            try:
+                seq = await self.audit.append(fields, access_records(record), conn=db.writer)
+            except AuditWriteFailed as e:
+                # Fail closed: no entry, no answer, and a mutation's writes roll back with it.
+                log.error("audit entry for request %s not written: %s", record.request_id, e)
+                body, status = error_body(ErrorCode.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was done"), 503
+        body.setdefault("extensions", {}).update({"requestId": record.request_id, "auditSeq": seq})
+        return Response(
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+            status_code=status,
+            media_type="application/json",
+            headers={"x-request-id": record.request_id},
+        )
 
-    def encode_json(self, data: object) -> bytes:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
+    """A GraphQL-over-HTTP JSON body. No batches: one operation per request, one audit entry."""
+    if "json" not in content_type.lower():
+        raise BodyRefused("the body must be JSON (Content-Type: application/json)", 415)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BodyRefused("the body is not valid JSON") from None
+    if isinstance(data, list):
+        raise BodyRefused("batched operations are not accepted: send one operation per request")
+    if not isinstance(data, dict):
+        raise BodyRefused("the body must be a JSON object")
+    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise BodyRefused("the body names no GraphQL query")
+    if variables is not None and not isinstance(variables, dict):
+        raise BodyRefused("variables must be a JSON object")
+    if name is not None and not isinstance(name, str):
+        raise BodyRefused("operationName must be a string")
+    return GraphQLRequest(query, variables, name)
+
+
+def result_body(result: ExecutionResult) -> dict[str, Any]:
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = format_errors(result.errors)
+    if result.extensions:
+        body["extensions"] = dict(result.extensions)
+    return body
+
+
+def executed(result: ExecutionResult) -> bool:
+    """Did execution start? Errors without a path come before it (syntax, validation, variables)."""
+    return result.data is not None or any(e.path is not None for e in result.errors or [])
+
+
+def access_records(record: AuditRecord) -> list[dict[str, Any]]:
+    """An access record for each subject someone other than the subject reached."""
+    p = record.principal
+    return [
+        {
+            "holder_kind": kind,
+            "holder_id": key,
+            "organisation_code": p.org,
+            "role": str(p.role),
+            "purpose": record.purpose,
+            "consent_id": record.consent_id,
+            "case_number": record.case_number,
+        }
+        for kind, key in record.accesses
+    ]
+

@@ -51,22 +51,34 @@ class Gate:
             raise Forbidden(f"the {role} role cannot read {subject} data")
         return reach
 
+    def _touch(self, kind: str, key: str, *, reached: bool, is_self: bool = False) -> None:
+        self.ctx.audit.subject(kind, key, reached=reached, is_self=is_self)
+
     async def person(self, id_number: str, access: AccessInput | None) -> Row[Any] | None:
+        self.ctx.audit.access(access)
+        self._touch(HolderKind.PERSON, id_number, reached=False)  # attempts are in the log too
         reach = self._reach(Subject.PERSON)
         if reach is Reach.SELF and id_number != self.principal.id_number:
             raise Forbidden("a citizen reads their own data only")
         await self._context(reach, HolderKind.PERSON, id_number, access)
-        return await self.ctx.loaders.person.load(id_number)
+        row = await self.ctx.loaders.person.load(id_number)
+        self._touch(HolderKind.PERSON, id_number, reached=row is not None, is_self=reach is Reach.SELF)
+        return row
 
     async def enterprise(self, credit_code: str, access: AccessInput | None) -> Row[Any] | None:
+        self.ctx.audit.access(access)
+        self._touch(HolderKind.ENTERPRISE, credit_code, reached=False)
         reach = self._reach(Subject.ENTERPRISE)
         await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
         row = await self.ctx.loaders.enterprise.load(credit_code)
         if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
             raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+        self._touch(HolderKind.ENTERPRISE, credit_code, reached=row is not None, is_self=reach is Reach.SELF)
         return row
 
     async def certificate(self, identifier: str, access: AccessInput | None) -> Row[Any] | None:
+        self.ctx.audit.access(access)
+        self._touch(Subject.CERTIFICATE.upper(), identifier, reached=False)
         reach = self._reach(Subject.CERTIFICATE)
         if reach is Reach.CASE:
             self._case_number(access)
@@ -75,10 +87,14 @@ class Gate:
             raise Forbidden("an issuer reads the certificates its own authority issued only")
         if reach is Reach.SELF and (row is None or not await self._is_self(HolderKind(row.holder_kind), row.holder_id)):
             raise Forbidden("a citizen reads their own certificates only")
+        if row is not None:
+            # Reading a certificate is reading its holder's data.
+            self._touch(row.holder_kind, row.holder_id, reached=True, is_self=reach is Reach.SELF)
         return row
 
     async def link(self, parent: View, subject: Subject, kind: HolderKind, holder_id: str) -> View:
         """The view of a subject reached from another one, or the reason it may not be."""
+        self._touch(kind, holder_id, reached=False)
         reach = self._reach(subject, parent.role)
         if reach is Reach.SELF and not await self._is_self(kind, holder_id):
             raise Forbidden("a citizen reads their own data and the enterprises they represent only")
@@ -93,6 +109,7 @@ class Gate:
         if reach is Reach.ISSUED:
             raise Forbidden(f"an issuer reads no {subject} data")
         # ANY, and CASE: the case named at the root covers the subjects it leads to.
+        self._touch(kind, holder_id, reached=True, is_self=reach is Reach.SELF)
         return parent
 
     async def _is_self(self, kind: HolderKind, holder_id: str) -> bool:

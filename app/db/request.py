@@ -1,9 +1,12 @@
-"""One database connection per GraphQL request, opened on first use.
+"""One database connection per GraphQL request for reads, opened on first use; one for writes.
 
 graphql-core resolves sibling fields concurrently, and one connection runs one statement at a
-time, so statements take turns under a lock. DataLoaders batch each level of the query into
-one statement per list, so taking turns costs little and a request holds one pooled connection.
+time, so reads take turns under a lock. DataLoaders batch each level of the query into one
+statement per list, so taking turns costs little and a request holds one pooled connection.
 Reads return plain Rows (no ORM identity map, no lazy loads).
+
+Writes (mutations) go to a second connection whose transaction stays open until the request
+ends, so that the view can append the audit entry to it and commit both together.
 """
 
 from __future__ import annotations
@@ -18,10 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class RequestDatabase:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._writer: AsyncConnection | None = None
+        # The audit writer's turn, taken before the first write and kept until the commit:
+        # on SQLite an open write transaction holds the database's one writer lock, and the
+        # audit append of another request must not wait on it while holding the turn itself.
+        self._write_turn = write_turn
+        self._holds_turn = False
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         async with self._lock:
@@ -30,14 +39,36 @@ class RequestDatabase:
             result = await self._conn.execute(statement, params)
             return result.all()
 
-    async def close(self) -> None:
-        """Give the connection back to the pool (its read transaction is rolled back)."""
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
-
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write: its own connection and transaction, committed whole at the end or not at all."""
-        async with self._engine.begin() as conn:
-            yield conn
+        """A write, kept in the request's transaction until the view commits it with the audit entry.
+
+        If the block fails, its writes are undone (a savepoint) and the rest of the request stands.
+        """
+        if self._writer is None:
+            if self._write_turn is not None:
+                await self._write_turn.acquire()
+                self._holds_turn = True
+            self._writer = await self._engine.connect()
+            await self._writer.begin()
+        async with self._writer.begin_nested():
+            yield self._writer
+
+    @property
+    def writer(self) -> AsyncConnection | None:
+        """The open write transaction, if this request wrote anything."""
+        return self._writer
+
+    async def close(self) -> None:
+        """Give the connections back (anything not committed is rolled back)."""
+        try:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                await conn.close()
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                await writer.close()
+        finally:
+            if self._holds_turn and self._write_turn is not None:
+                self._holds_turn = False
+                self._write_turn.release()

@@ -8,6 +8,7 @@ from strawberry.types import ExecutionContext
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from app.audit.extension import OperationFacts
 from app.auth.enforce import DisclosureReport, guard_schema
 from app.config import Settings
 from app.schema.mutation import Mutation
@@ -47,6 +48,7 @@ def _schema(settings: Settings) -> strawberry.Schema:
             lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             DisclosureReport,
+            OperationFacts,
         ],
         # Suggestions ("did you mean ...") map the schema for a prober; dev keeps them for humans.
         config=StrawberryConfig(disable_field_suggestions=not settings.is_dev),

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 import pytest_asyncio
 from sqlalchemy import event
@@ -25,9 +27,15 @@ from tests.conftest import DatabaseFactory
 
 # Test-only signing secret: never used outside this suite.
 TEST_SECRET = "test-only-secret-not-for-any-deployment-0123456789"
+# Test-only audit checkpoint key, made for this run.
+TEST_AUDIT_KEY = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    .decode()
+)
 
 
-def settings_for(database_url: str) -> Settings:
+def settings_for(database_url: str, *, checkpoint_every: int = 10) -> Settings:
     return Settings(
         database_url=database_url,
         env="dev",
@@ -36,6 +44,8 @@ def settings_for(database_url: str) -> Settings:
         jwt_issuer="xinzheng-test",
         jwt_audience="xinzheng",
         dev_secret=True,
+        audit_key_pem=TEST_AUDIT_KEY,
+        audit_checkpoint_every=checkpoint_every,
     )
 
 

@@ -48,14 +48,17 @@ async def test_a_nested_query_costs_the_same_statements_however_long_its_lists(a
         enterprises { name licences { title } penalties { reason } creditScore { score }
                       certificates { identifier } legalRepresentative { name } }
     } }"""
+    def reads() -> list[str]:  # the audit entry's own statements are a constant few; not counted here
+        return [s for s in api.statements if not any(t in s for t in ("audit_log", "access_records", "audit_checkpoints"))]
+
     api.statements.clear()
     body = await api.graphql(query, {"id": city.BORROWER}, token=api.tokens.admin)
     assert "errors" not in body
-    borrower_statements = len(api.statements)
+    borrower_statements = len(reads())
     api.statements.clear()
     await api.graphql(query, {"id": city.STRANGER}, token=api.tokens.admin)  # represents 25 enterprises
-    stranger_statements = len(api.statements)
-    assert stranger_statements == borrower_statements <= 12, api.statements
+    stranger_statements = len(reads())
+    assert stranger_statements == borrower_statements <= 12, reads()
 
 
 async def test_health_and_readiness(api: Api) -> None:

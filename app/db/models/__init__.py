@@ -1,5 +1,6 @@
 """Every table, imported here so that alembic and the app see one metadata."""
 
+from app.db.models.audit import AccessRecord, AuditCheckpoint, AuditEntry
 from app.db.models.authority import Authority
 from app.db.models.certificate import Certificate, CertificateType, SigningKey
 from app.db.models.consent import Consent
@@ -10,6 +11,9 @@ from app.db.models.penalty import Penalty
 from app.db.models.person import Person
 
 __all__ = [
+    "AccessRecord",
+    "AuditCheckpoint",
+    "AuditEntry",
     "Authority",
     "Certificate",
     "CertificateType",

@@ -1,0 +1,67 @@
+"""The hash chain, as pure functions: no database, no clock.
+
+Each entry's `hash` is SHA-256 over its canonical form (every field but `hash`, `prevHash`
+included), so changing, removing or reordering an entry breaks every hash after it.
+Canonical form: JSON with sorted keys, no spaces, UTF-8, timestamps as UTC ISO 8601 with
+microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64  # the prevHash of the first entry
+
+# The fields of an entry that its hash covers, in the names the API shows.
+HASHED_FIELDS = (
+    "seq", "at", "requestId", "actorSub", "actorRole", "actorOrg", "clientAddress", "operationName",
+    "operationType", "queryHash", "queryText", "variables", "purpose", "consentId", "caseNumber",
+    "subjects", "fieldsMasked", "fieldsDenied", "outcome", "errorCodes", "durationMs", "prevHash",
+)
+
+
+def timestamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(entry: Mapping[str, Any]) -> bytes:
+    body = {k: entry[k] for k in HASHED_FIELDS}
+    if isinstance(body["at"], dt.datetime):
+        body["at"] = timestamp(body["at"])
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+def query_hash(query: str | None) -> str | None:
+    return hashlib.sha256(query.encode()).hexdigest() if query is not None else None
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where the chain stops being valid, and why."""
+
+    seq: int
+    reason: str
+
+
+def first_break(entries: Iterable[Mapping[str, Any]], *, start_seq: int = 1, prev_hash: str = GENESIS) -> tuple[Break | None, int, str]:
+    """Walk entries in seq order: (the first break or None, entries seen, the head hash)."""
+    expected_seq, prev, count = start_seq, prev_hash, 0
+    for entry in entries:
+        seq = entry["seq"]
+        if seq != expected_seq:
+            return Break(expected_seq, f"entry {expected_seq} is missing (next is {seq})"), count, prev
+        if entry["prevHash"] != prev:
+            return Break(seq, f"entry {seq} does not follow entry {seq - 1} (prevHash differs)"), count, prev
+        if entry_hash(entry) != entry["hash"]:
+            return Break(seq, f"entry {seq} was altered (its hash does not match its content)"), count, prev
+        prev, expected_seq, count = entry["hash"], seq + 1, count + 1
+    return None, count, prev
