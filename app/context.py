@@ -15,6 +15,7 @@ from app.db.request import RequestDatabase
 from app.resolvers.loaders import Loaders
 
 if TYPE_CHECKING:
+    from app.audit.store import AuditStore
     from app.auth.gate import Gate
 
 
@@ -27,6 +28,7 @@ class Context:
     # One "today" per request: every date rule in one answer agrees with every other.
     today: dt.date
     audit: AuditRecord
+    audit_store: AuditStore | None = None
     disclosure: Disclosure = field(default_factory=Disclosure)
     gate: Gate = field(init=False)
 

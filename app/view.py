@@ -111,6 +111,7 @@ class GraphQLView(GraphQL):
                     loaders=Loaders.build(db),
                     today=clock.today(),
                     audit=record,
+                    audit_store=self.audit,
                 )
                 result = await self.schema.execute(
                     graphql_request.query,

@@ -12,7 +12,7 @@ class OperationFacts(SchemaExtension):
         record = getattr(self.execution_context.context, "audit", None)
         if record is not None:
             try:
-                record.operation_type = self.execution_context.operation_type.value
+                record.operation_type = self.execution_context.operation_type.value.upper()
             except RuntimeError:  # no operation of that name in the document: validation says so
                 pass
         yield

@@ -140,6 +140,9 @@ FIELD_POLICY: dict[str, FieldRule] = {
     "Query.searchEnterprises": rule(PUBLIC, public=F, citizen=F, bank=F, counter=F, issuer=F),
     "Query.certificate": rule(RESTRICTED, citizen=F, counter=F, issuer=F),
     "Query.certificateTypes": everyone(),
+    # --- The audit log is oversight's: it carries no subject data beyond what the log needs.
+    "Query.auditLog": rule(SECRET, auditor=F),
+    "Query.auditIntegrity": rule(RESTRICTED, auditor=F),
     # --- Consents are the citizen's own act: nobody grants or revokes for them, admin included.
     "Mutation.grantConsent": rule(SECRET, citizen=F, admin=D),
     "Mutation.revokeConsent": rule(SECRET, citizen=F, admin=D),
@@ -155,6 +158,7 @@ FIELD_POLICY: dict[str, FieldRule] = {
     "Person.enterprises": rule(RESTRICTED, citizen=F, bank=F, counter=F),
     "Person.certificates": rule(SECRET, citizen=F, counter=F),  # counter: metadata only (Certificate.*)
     "Person.consents": rule(SECRET, citizen=F),
+    "Person.accessRecords": rule(SECRET, citizen=F),
     # --- Enterprise: registration facts are public (企业信息公示)
     **fields(
         "Enterprise",
@@ -170,6 +174,7 @@ FIELD_POLICY: dict[str, FieldRule] = {
     ),
     "Enterprise.creditScore": rule(RESTRICTED, citizen=F, bank=F),
     "Enterprise.certificates": rule(SECRET, citizen=F, counter=F),
+    "Enterprise.accessRecords": rule(SECRET, citizen=F),
     # The person behind it, under the person's own rules (the gate asks for their consent or case).
     "Enterprise.legalRepresentative": rule(RESTRICTED, citizen=F, bank=F, counter=F),
     # --- Certificates: the counter sees metadata and status, not the content or the signed document.
@@ -202,10 +207,28 @@ FIELD_POLICY: dict[str, FieldRule] = {
         "id holderKind holderId granteeCode granteeName purposes grantedAt validUntil revokedAt",
         rule(SECRET, citizen=F),
     ),
+    **fields(
+        "AuditEntry",
+        "seq at requestId actorSub actorRole actorOrg clientAddress operationName operationType queryHash "
+        "queryText variables purpose consentId caseNumber subjects fieldsMasked fieldsDenied outcome "
+        "errorCodes durationMs prevHash hash",
+        rule(SECRET, auditor=F),
+    ),
+    **fields("AuditIntegrity", "ok entries headHash firstBadSeq reason checkpoints", rule(RESTRICTED, auditor=F)),
+    # Access records name organisations and purposes, never the operator (SPEC section 4).
+    **fields(
+        "AccessRecord",
+        "at organisationCode organisationName role purpose consentId caseNumber",
+        rule(SECRET, citizen=F),
+    ),
     # --- Paging plumbing carries no data of its own.
     **fields("EnterpriseConnection", "edges pageInfo", everyone()),
     **fields("EnterpriseEdge", "node cursor", everyone()),
     **fields("PageInfo", "hasNextPage endCursor", everyone()),
+    **fields("AuditEntryConnection", "edges pageInfo", everyone()),
+    **fields("AuditEntryEdge", "node cursor", everyone()),
+    **fields("AccessRecordConnection", "edges pageInfo", everyone()),
+    **fields("AccessRecordEdge", "node cursor", everyone()),
 }
 
 # The public register (searchEnterprises) shows every caller what the public sees: a bank's

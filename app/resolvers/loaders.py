@@ -12,10 +12,11 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from strawberry.dataloader import DataLoader
 
 from app.db.models import (
+    AccessRecord,
     Authority,
     Certificate,
     CertificateType,
@@ -86,6 +87,48 @@ CONSENTS = (
     .order_by(consents.c.granted_at.desc(), consents.c.id)
 )
 SCORES = select(scores).where(scores.c.holder_id.in_(KEYS))
+access_records = AccessRecord.__table__
+# (kind, holder id, page size, the id after which the page starts)
+AccessKey = tuple[HolderKind, str, int, int | None]
+
+
+def access_records_statement(keys: list[tuple[Any, ...]], first: int, after: int | None) -> Any:
+    """Each holder's newest `first + 1` records after the cursor, in one statement for all holders."""
+    ranked = (
+        select(
+            access_records,
+            authorities.c.name.label("organisation_name"),
+            func.row_number()
+            .over(
+                partition_by=(access_records.c.holder_kind, access_records.c.holder_id),
+                order_by=access_records.c.id.desc(),
+            )
+            .label("rank"),
+        )
+        .outerjoin(authorities, authorities.c.code == access_records.c.organisation_code)
+        .where(access_records.c.holder_id.in_(sorted({k[1] for k in keys})))
+    )
+    if after is not None:
+        ranked = ranked.where(access_records.c.id < after)
+    sub = ranked.subquery()
+    return select(sub).where(sub.c.rank <= first + 1).order_by(sub.c.holder_id, sub.c.id.desc())
+
+
+def _access_pages(db: RequestDatabase) -> Callable[[list[AccessKey]], Any]:
+    async def load(keys: list[AccessKey]) -> list[Sequence[Row[Any]]]:
+        pages: dict[AccessKey, list[Row[Any]]] = {k: [] for k in keys}
+        by_window: dict[tuple[int, int | None], list[AccessKey]] = defaultdict(list)
+        for k in keys:
+            by_window[(k[2], k[3])].append(k)
+        for (first, after), group in by_window.items():
+            wanted = {(k[0], k[1]): k for k in group}
+            for row in await db.rows(access_records_statement(group, first, after)):
+                key = wanted.get((HolderKind(row.holder_kind), row.holder_id))
+                if key is not None:
+                    pages[key].append(row)
+        return [pages[k] for k in keys]
+
+    return load
 
 
 def _holder_key(row: Row[Any]) -> HolderKey:
@@ -131,6 +174,7 @@ class Loaders:
     certificates: DataLoader[HolderKey, Sequence[Row[Any]]]
     consents: DataLoader[HolderKey, Sequence[Row[Any]]]
     score: DataLoader[HolderKey, Row[Any] | None]
+    access_records: DataLoader[AccessKey, Sequence[Row[Any]]]
 
     @classmethod
     def build(cls, db: RequestDatabase) -> Loaders:
@@ -144,4 +188,5 @@ class Loaders:
             certificates=DataLoader(_all_each(db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id)),
             consents=DataLoader(_all_each(db, CONSENTS, _holder_key, _holder_id)),
             score=DataLoader(_one_each(db, SCORES, _holder_key, _holder_id)),
+            access_records=DataLoader(_access_pages(db)),
         )

@@ -11,6 +11,8 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.schema.audit import AccessRecordType
+from app.schema.pagination import Connection
 from app.auth.enforce import View
 from app.auth.policy import Subject
 from app.domain.enums import EnterpriseStatus, HolderKind
@@ -86,3 +88,12 @@ class EnterpriseType:
         today = info.context.today
         rows = await info.context.loaders.certificates.load(self.key)
         return [CertificateType.from_row(r, today, self.name, self.view) for r in rows]
+
+    @strawberry.field(description="Who other than the subject reached its data, newest first.")
+    async def access_records(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[AccessRecordType] | None:
+        from app.resolvers.audit import access_records_connection
+
+        assert self.credit_code is not None
+        return await access_records_connection(info, HolderKind.ENTERPRISE, self.credit_code, first, after)

@@ -10,6 +10,8 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.schema.audit import AccessRecordType
+from app.schema.pagination import Connection
 from app.auth.enforce import View
 from app.auth.policy import Subject
 from app.domain.enums import Gender, HolderKind
@@ -95,3 +97,12 @@ class PersonType:
     @strawberry.field
     async def consents(self, info: Info[Context, None]) -> list[ConsentType] | None:
         return [ConsentType.from_row(r) for r in await info.context.loaders.consents.load(self.key)]
+
+    @strawberry.field(description="Who other than the subject reached its data, newest first.")
+    async def access_records(
+        self, info: Info[Context, None], first: int | None = 20, after: str | None = None
+    ) -> Connection[AccessRecordType] | None:
+        from app.resolvers.audit import access_records_connection
+
+        assert self.id_number is not None
+        return await access_records_connection(info, HolderKind.PERSON, self.id_number, first, after)

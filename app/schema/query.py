@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.resolvers import audit as audit_resolvers
 from app.resolvers import certificate as certificate_resolvers
 from app.resolvers import enterprise as enterprise_resolvers
 from app.resolvers import person as person_resolvers
@@ -18,3 +19,5 @@ class Query:
     search_enterprises = strawberry.field(resolver=enterprise_resolvers.search_enterprises)
     certificate = strawberry.field(resolver=certificate_resolvers.certificate)
     certificate_types = strawberry.field(resolver=certificate_resolvers.certificate_types)
+    audit_log = strawberry.field(resolver=audit_resolvers.audit_log_page)
+    audit_integrity = strawberry.field(resolver=audit_resolvers.audit_integrity)

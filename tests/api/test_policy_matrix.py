@@ -33,7 +33,13 @@ OBJECT_FIELDS = {
     name: t for name, t in SCHEMA._schema.type_map.items() if hasattr(t, "fields") and not name.startswith("__")
 }
 
-PER_CALLER = {"Viewer"}  # types that describe whoever asks, not a subject
+# Types whose content depends on who asks or on when (the log grows with every request):
+# the grant is that the field answers without error.
+# (Access records too: admin's own reference query is itself an access.)
+PER_CALLER = {
+    "Viewer", "PageInfo", "AuditEntry", "AuditEntryEdge", "AuditEntryConnection", "AuditIntegrity",
+    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection",
+}
 BANK_PERSON = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}
 BANK_FOOD = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_FOOD}
 CASE = {"caseNumber": "XH-2026-0042"}
@@ -101,12 +107,25 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
         return Route("{ me { {sel} } }", {}, ["me"])
     if type_name == "CertificateType":
         return Route("{ certificateTypes { {sel} } }", {}, ["certificateTypes"])
+    if type_name in ("AccessRecordConnection", "AccessRecordEdge", "AccessRecord"):
+        inner = {"AccessRecordConnection": "{sel}", "AccessRecordEdge": "edges { {sel} }", "AccessRecord": "edges { node { {sel} } }"}
+        path = {"AccessRecordConnection": [], "AccessRecordEdge": ["edges"], "AccessRecord": ["edges", "node"]}
+        return Route(PERSON_Q % ("accessRecords { %s }" % inner[type_name]), person, ["person", "accessRecords", *path[type_name]])
+    if type_name in ("AuditEntryConnection", "AuditEntryEdge", "AuditEntry"):
+        inner = {"AuditEntryConnection": "{sel}", "AuditEntryEdge": "edges { {sel} }", "AuditEntry": "edges { node { {sel} } }"}
+        path = {"AuditEntryConnection": [], "AuditEntryEdge": ["edges"], "AuditEntry": ["edges", "node"]}
+        # A fixed, old window of the log, so that the entries this test adds do not move it.
+        return Route("{ auditLog(first: 1, filter: {outcome: \"SERVED\"}) { %s } }" % inner[type_name], {}, ["auditLog", *path[type_name]])
+    if type_name == "AuditIntegrity":
+        return Route("{ auditIntegrity { {sel} } }", {}, ["auditIntegrity"])
     search = '{ searchEnterprises(name: "钱塘", first: 1) { %s } }'
     if type_name == "EnterpriseConnection":
         return Route(search % "{sel}", {}, ["searchEnterprises"])
     if type_name == "EnterpriseEdge":
         return Route(search % "edges { {sel} }", {}, ["searchEnterprises", "edges"])
     if type_name == "PageInfo":
+        if role is Role.AUDITOR:  # the only paged list an auditor reaches
+            return Route("{ auditLog(first: 1) { pageInfo { {sel} } } }", {}, ["auditLog", "pageInfo"])
         return Route(search % "pageInfo { {sel} }", {}, ["searchEnterprises", "pageInfo"])
     return None
 
@@ -123,6 +142,8 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
             {"i": ident["ID_CARD"], "a": {Role.COUNTER: CASE}.get(role)},
         ),
         "Query.certificateTypes": ("{ certificateTypes { typeCode } }", {}),
+        "Query.auditLog": ("{ auditLog(first: 1) { edges { cursor } } }", {}),
+        "Query.auditIntegrity": ("{ auditIntegrity { ok } }", {}),
         "Mutation.grantConsent": (
             "mutation($in: GrantConsentInput!) { grantConsent(input: $in) { id } }",
             {"in": {"holderKind": "PERSON", "holderId": city.BORROWER, "granteeCode": city.OTHER_BANK,
@@ -180,6 +201,9 @@ async def test_policy_matrix(api: Api, ident: dict[str, str], key: str, role: Ro
         assert grant in (Grant.DENIED, public), f"{key} grants {grant} to {role}, which never reaches {type_name}"
         return
     await _identifiers(api, ident)
+    if type_name.startswith("AccessRecord"):
+        # An access by someone else, so that the borrower has a record to read whatever ran before.
+        await api.graphql(PERSON_Q % "name", {"id": city.BORROWER, "a": BANK_PERSON}, token=api.tokens.bank)
     if type_name in ("Query", "Mutation"):
         query, variables = root_call(key, role, ident)
         body = await api.graphql(query, variables, token=token(api, role))
