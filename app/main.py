@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.audit.keys import audit_key
-from app.audit.store import AuditStore
+from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
@@ -38,10 +38,14 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
+        """Ready when the database answers and the audit log's head can be read (and so appended to)."""
         try:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+                if store is not None:
+                    await conn.execute(HEAD)
         except Exception:
+            # The pool reconnects by itself (pre-ping) when the database comes back.
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
