@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.certificates.signing import InvalidDocument, payload_mismatches, verify_document
 from app.db.models import Authority, CertificateType, Enterprise, Person, SigningKey
 from app.domain.enums import AuthorityType, HolderKind
-from app.imports.kinds import KINDS, CatalogueEntry, Holder, ParseContext, Record, signed_content
+from app.imports.certificate import signed_content
+from app.imports.kinds import KINDS
+from app.imports.record import CatalogueEntry, Holder, ParseContext, Record
 from app.imports.report import BadLine
 
 # A line's place in the input: (source index, line number); sorted, it is input order.
@@ -65,7 +67,6 @@ async def load_on_file(conn: AsyncConnection) -> OnFile:
 class Checked:
     """What the check found, and what the writing pass needs from it."""
 
-    lines: int = 0
     bad: dict[Loc, list[str]] = field(default_factory=lambda: defaultdict(list))
     authority_rows: list[dict[str, Any]] = field(default_factory=list)  # written first: others refer to them
     deferred: set[Loc] = field(default_factory=set)  # enterprises whose representative comes later

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from app.domain.enums import HolderKind
 from app.identifiers import InvalidIdentifier, parse_holder_id
 
 E = TypeVar("E", bound=StrEnum)
+R = TypeVar("R")
 
 # Up to 2**63 fen (the column is a BIGINT of fen), with margin: more than any real amount.
 MAX_YUAN = Decimal(10) ** 15
@@ -238,3 +239,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
     return value
+
+
+def done(r: FieldReader, record: Callable[[], R], subject: tuple[HolderKind, str] | None = None) -> R:
+    """The record, or BadRecord with every reason; `subject`: the person or enterprise the line gives."""
+    if r.errors:
+        raise BadRecord(r.errors, subject)
+    return record()
+
+
+def in_order(r: FieldReader, row: Mapping[str, Any], first: str, then: str) -> None:
+    """Note it when `then` comes before `first` (both given and valid)."""
+    a, b = row[first], row[then]
+    if isinstance(a, (dt.date, dt.datetime)) and isinstance(b, type(a)) and b < a:
+        r.fail(f"{then} {b.isoformat()} is before {first} {a.isoformat()}")

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import clock
 from app.imports.check import Checker, Loc, load_on_file
 from app.imports.fields import BadRecord
-from app.imports.kinds import ParseContext, Record, parse_line, parse_record
+from app.imports.kinds import parse_line, parse_record
+from app.imports.record import ParseContext, Record
 from app.imports.report import ImportReport
 from app.imports.source import FileSource, Payload, Progress, Source, SourceChanged, is_large
 from app.imports.write import Writer

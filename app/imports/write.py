@@ -18,8 +18,10 @@ from sqlalchemy.sql import ColumnElement
 
 from app.certificates.signing import KeyRing
 from app.domain.enums import HolderKind
+from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
-from app.imports.kinds import KINDS, Holder, Record, signed_content
+from app.imports.kinds import KINDS
+from app.imports.record import Holder, Record
 
 BATCH = 2_000  # rows per executemany: large enough to be quick, small enough to stay lean
 # A kind's batch is written only after the kinds it refers to, so a foreign key always finds

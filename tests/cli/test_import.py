@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.certificates.signing import jwks, payload_mismatches, verify_document
 from app.db.models import Certificate
 from app.identifiers import parse_certificate_identifier
-from app.imports.kinds import signed_content
+from app.imports.certificate import signed_content
 from tests.cli.conftest import row_counts, table_contents, write_jsonl, xinzheng
 from tests.cli.lines import (
     ALICE,

@@ -15,7 +15,7 @@ from app.domain.enums import CertificateStatus, HolderKind
 from app.domain.rules import certificate_status
 from app.identifiers import parse_credit_code, parse_holder_id
 from app.imports import synthetic
-from app.imports.kinds import signed_content
+from app.imports.certificate import signed_content
 from tests.cli.conftest import table_contents, xinzheng
 
 WANG, LI, CHEN, ZHAO, LIU = (

@@ -1,0 +1,95 @@
+"""A certificate line: its catalogue type, its identifier (given, or made per GB/T 36904), its content."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from app.certificates.signing import PAYLOAD_FIELDS, certificate_payload
+from app.db.models import Certificate
+from app.domain.enums import STORED_CERTIFICATE_STATUSES, CertificateStatus
+from app.identifiers import CertificateIdentifier, InvalidIdentifier, parse_certificate_identifier
+from app.imports.fields import FieldReader, done, in_order
+from app.imports.record import CatalogueEntry, ParseContext, Record, table_of
+
+CERTIFICATE_VERSION = "001"  # the first version of a certificate whose identifier is made here
+NOT_SERIAL = re.compile(r"[^0-9A-Za-z]")  # a serial is the number's ASCII letters and digits
+FIELDS = frozenset(
+    "type_code number holder_kind holder_id issuer_code issued_on valid_from valid_until data status identifier "
+    "document".split()
+)
+
+
+def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
+    c = table_of(Certificate).c
+    r = FieldReader(obj, FIELDS)
+    holder = r.holder()
+    type_code = r.text("type_code", c.type_code)
+    entry = ctx.catalogue.get(type_code) if type_code else None
+    if type_code and entry is None:
+        r.fail(f"type_code {type_code!r} is not in the catalogue ({', '.join(sorted(ctx.catalogue))})")
+    elif entry and holder and entry.holder_kind is not holder[0]:
+        r.fail(f"a {type_code} is held by a {entry.holder_kind}, not a {holder[0]}")
+    row: dict[str, Any] = {
+        "type_code": type_code,
+        "number": r.text("number", c.number),
+        "holder_kind": holder and holder[0],
+        "holder_id": holder and holder[1],
+        "issuer_code": r.credit_code("issuer_code"),
+        "issued_on": r.date("issued_on"),
+        "valid_from": r.date("valid_from"),
+        "valid_until": r.date("valid_until", optional=True),
+        "status": r.enum(
+            "status",
+            CertificateStatus,
+            allowed=STORED_CERTIFICATE_STATUSES,
+            why_not="EXPIRED is derived from valid_until",
+        ),
+        "data": r.json_object("data"),
+        "document": r.text("document", c.document, optional=True),
+    }
+    in_order(r, row, "valid_from", "valid_until")
+    row["identifier"] = _certificate_identifier(r, obj, row, entry)
+    return done(
+        r,
+        lambda: Record(
+            "certificate", (row["identifier"],), row, holder, (row["issuer_code"],), document=row["document"]
+        ),
+    )
+
+
+def signed_content(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What the issuer signs for a certificate row."""
+    return certificate_payload(**{k: row[k] for k in PAYLOAD_FIELDS})
+
+
+def _certificate_identifier(
+    r: FieldReader, obj: Mapping[str, Any], row: dict[str, Any], entry: CatalogueEntry | None
+) -> str | None:
+    """The identifier given (checked against the line), or one made from type, issuer and number."""
+    limit = getattr(table_of(Certificate).c.identifier.type, "length", None)
+    if entry is None or row["issuer_code"] is None or row["number"] is None:
+        return None
+    given = obj.get("identifier")
+    if given is not None:
+        try:
+            ident = parse_certificate_identifier(given)
+        except InvalidIdentifier as e:
+            r.fail(f"identifier: {e}")
+            return None
+        if ident.type_code != entry.national_code:
+            r.fail(f"identifier: its type code {ident.type_code} is not {row['type_code']}'s ({entry.national_code})")
+        if ident.issuer_code != row["issuer_code"]:
+            r.fail(f"identifier: its issuer {ident.issuer_code} is not issuer_code {row['issuer_code']}")
+    else:
+        serial = NOT_SERIAL.sub("", row["number"]).upper()
+        if not serial:
+            r.fail("number has no letters or digits to make an identifier from; give identifier")
+            return None
+        ident = CertificateIdentifier(entry.national_code, row["issuer_code"], serial, CERTIFICATE_VERSION)
+    text = str(ident)
+    if limit is not None and len(text) > limit:
+        r.fail(f"the identifier would be {len(text)} characters, more than {limit}; give a shorter identifier")
+        return None
+    return text
