@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Text, bindparam, cast, or_, select
+from sqlalchemy import ColumnElement, Select, String, Table, Text, any_, bindparam, cast, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,88 +27,49 @@ Holder = tuple[HolderKind, str]
 # Subjects per batch: small enough for any database's bound-parameter limit.
 BATCH = 500
 
-scores = CreditScore.__table__
-IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
-SUBJECTS = {
-    HolderKind.PERSON: (Person.__table__, Person.__table__.c.id_number),
-    HolderKind.ENTERPRISE: (Enterprise.__table__, Enterprise.__table__.c.credit_code),
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+scores, penalties, licences, flags = (_table(m) for m in (CreditScore, Penalty, Licence, CreditFlag))
+SUBJECT_KEYS = {
+    HolderKind.PERSON: _table(Person).c.id_number,
+    HolderKind.ENTERPRISE: _table(Enterprise).c.credit_code,
 }
-_p, _l, _f = Penalty.__table__, Licence.__table__, CreditFlag.__table__
-PENALTIES = select(_p.c.holder_id, _p.c.severity, _p.c.status, _p.c.decided_on).where(
-    _p.c.holder_kind == bindparam("kind"), _p.c.holder_id.in_(IDS)
-)
-LICENCES = select(_l.c.holder_id, _l.c.status, _l.c.valid_from, _l.c.valid_to).where(
-    _l.c.holder_kind == bindparam("kind"), _l.c.holder_id.in_(IDS)
-)
-FLAGS = select(_f.c.holder_id, _f.c.flag, _f.c.since, _f.c.until).where(
-    _f.c.holder_kind == bindparam("kind"), _f.c.holder_id.in_(IDS)
-)
 
 
-async def recompute_scores(conn: AsyncConnection, holders: set[Holder] | None, *, today: dt.date) -> int:
-    """Recompute and store the scores of these subjects (None: every one); returns how many exist."""
-    computed_at = now()
-    total = 0
-    for kind in HolderKind:
-        batches = _all_ids(conn, kind) if holders is None else _given_ids(conn, kind, holders)
-        async for ids in batches:
-            total += await _score_batch(conn, kind, ids, today=today, computed_at=computed_at)
-    return total
+@dataclass(frozen=True)
+class _Statements:
+    """One dialect's statements, built once; only their parameters change."""
 
+    existing: dict[HolderKind, Select[Any]]
+    penalties: Select[Any]
+    licences: Select[Any]
+    flags: Select[Any]
+    upsert: Any
 
-async def _all_ids(conn: AsyncConnection, kind: HolderKind) -> AsyncIterator[list[str]]:
-    """Every subject of a kind, by keyset pages (no OFFSET: it rescans what it skips)."""
-    _, key = SUBJECTS[kind]
-    last = ""
-    while True:
-        ids = list((await conn.execute(select(key).where(key > last).order_by(key).limit(BATCH))).scalars())
-        if not ids:
-            return
-        yield ids
-        if len(ids) < BATCH:
-            return
-        last = ids[-1]
+    @classmethod
+    def build(cls, dialect: Any) -> _Statements:
+        def among(column: ColumnElement[str]) -> ColumnElement[bool]:
+            if dialect is postgresql:
+                # One array parameter: an expanded IN of 500 would be re-rendered for every batch.
+                return column == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+            return column.in_(bindparam("ids", expanding=True))
 
+        def facts(table: Table, *columns: str) -> Select[Any]:
+            return select(table.c.holder_id, *(table.c[c] for c in columns)).where(
+                table.c.holder_kind == bindparam("kind"), among(table.c.holder_id)
+            )
 
-async def _given_ids(conn: AsyncConnection, kind: HolderKind, holders: set[Holder]) -> AsyncIterator[list[str]]:
-    """The given subjects of a kind that exist: a score for someone not on file means nothing."""
-    _, key = SUBJECTS[kind]
-    wanted = sorted(holder_id for k, holder_id in holders if k == kind)
-    for chunk in _chunks(wanted, BATCH):
-        ids = list((await conn.execute(select(key).where(key.in_(IDS)), {"ids": chunk})).scalars())
-        if ids:
-            yield ids
-
-
-async def _score_batch(
-    conn: AsyncConnection, kind: HolderKind, ids: list[str], *, today: dt.date, computed_at: dt.datetime
-) -> int:
-    params = {"kind": kind.value, "ids": ids}
-    penalties: dict[str, list[PenaltyFact]] = defaultdict(list)
-    licences: dict[str, list[LicenceFact]] = defaultdict(list)
-    flags: dict[str, list[FlagFact]] = defaultdict(list)
-    for r in await conn.execute(PENALTIES, params):
-        penalties[r.holder_id].append(PenaltyFact(PenaltySeverity(r.severity), PenaltyStatus(r.status), r.decided_on))
-    for r in await conn.execute(LICENCES, params):
-        licences[r.holder_id].append(LicenceFact(r.status, r.valid_from, r.valid_to))
-    for r in await conn.execute(FLAGS, params):
-        flags[r.holder_id].append(FlagFact(CreditFlagKind(r.flag), r.since, r.until))
-    rows = []
-    for holder_id in ids:
-        score = compute(penalties[holder_id], licences[holder_id], flags[holder_id], today=today)
-        rows.append(
-            {
-                "holder_kind": kind.value,
-                "holder_id": holder_id,
-                "score": score.score,
-                "grade": score.grade,
-                "model_version": score.model_version,
-                "computed_at": computed_at,
-                "factors": [{"code": f.code, "description": f.description, "impact": f.impact} for f in score.factors],
-            }
+        return cls(
+            existing={kind: select(key).where(among(key)) for kind, key in SUBJECT_KEYS.items()},
+            penalties=facts(penalties, "severity", "status", "decided_on"),
+            licences=facts(licences, "status", "valid_from", "valid_to"),
+            flags=facts(flags, "flag", "since", "until"),
+            upsert=_upsert(dialect),
         )
-    await conn.execute(_UPSERT[conn.dialect.name], rows)
-    return len(rows)
 
 
 def _upsert(dialect: Any) -> Any:
@@ -127,7 +89,87 @@ def _upsert(dialect: Any) -> Any:
     )
 
 
-_UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+STATEMENTS = {"sqlite": _Statements.build(sqlite), "postgresql": _Statements.build(postgresql)}
+
+
+async def recompute_scores(conn: AsyncConnection, holders: set[Holder] | None, *, today: dt.date) -> int:
+    """Recompute and store the scores of these subjects (None: every one); returns how many exist."""
+    statements = STATEMENTS[conn.dialect.name]
+    computed_at = now()
+    total = 0
+    if conn.dialect.name == "postgresql":
+        # The same statements run once per batch, and after five runs PostgreSQL may switch a
+        # prepared statement to a generic plan; on tables just loaded (no statistics yet) that
+        # plan scans the whole table for each batch: 100 times slower. Plan each run afresh.
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    for kind in HolderKind:
+        batches = _all_ids(conn, kind) if holders is None else _given_ids(conn, statements, kind, holders)
+        async for ids in batches:
+            total += await _score_batch(conn, statements, kind, ids, today=today, computed_at=computed_at)
+    return total
+
+
+async def _all_ids(conn: AsyncConnection, kind: HolderKind) -> AsyncIterator[list[str]]:
+    """Every subject of a kind, by keyset pages (no OFFSET: it rescans what it skips)."""
+    key = SUBJECT_KEYS[kind]
+    last = ""
+    while True:
+        ids = list((await conn.execute(select(key).where(key > last).order_by(key).limit(BATCH))).scalars())
+        if ids:
+            yield ids
+        if len(ids) < BATCH:
+            return
+        last = ids[-1]
+
+
+async def _given_ids(
+    conn: AsyncConnection, statements: _Statements, kind: HolderKind, holders: set[Holder]
+) -> AsyncIterator[list[str]]:
+    """The given subjects of a kind that exist: a score for someone not on file means nothing."""
+    wanted = sorted(holder_id for k, holder_id in holders if k == kind)
+    for chunk in _chunks(wanted, BATCH):
+        ids = list((await conn.execute(statements.existing[kind], {"ids": chunk})).scalars())
+        if ids:
+            yield ids
+
+
+async def _score_batch(
+    conn: AsyncConnection,
+    statements: _Statements,
+    kind: HolderKind,
+    ids: list[str],
+    *,
+    today: dt.date,
+    computed_at: dt.datetime,
+) -> int:
+    params = {"kind": kind.value, "ids": ids}
+    penalty_facts: dict[str, list[PenaltyFact]] = defaultdict(list)
+    licence_facts: dict[str, list[LicenceFact]] = defaultdict(list)
+    flag_facts: dict[str, list[FlagFact]] = defaultdict(list)
+    for r in await conn.execute(statements.penalties, params):
+        penalty_facts[r.holder_id].append(
+            PenaltyFact(PenaltySeverity(r.severity), PenaltyStatus(r.status), r.decided_on)
+        )
+    for r in await conn.execute(statements.licences, params):
+        licence_facts[r.holder_id].append(LicenceFact(r.status, r.valid_from, r.valid_to))
+    for r in await conn.execute(statements.flags, params):
+        flag_facts[r.holder_id].append(FlagFact(CreditFlagKind(r.flag), r.since, r.until))
+    rows = []
+    for holder_id in ids:
+        score = compute(penalty_facts[holder_id], licence_facts[holder_id], flag_facts[holder_id], today=today)
+        rows.append(
+            {
+                "holder_kind": kind.value,
+                "holder_id": holder_id,
+                "score": score.score,
+                "grade": score.grade,
+                "model_version": score.model_version,
+                "computed_at": computed_at,
+                "factors": [{"code": f.code, "description": f.description, "impact": f.impact} for f in score.factors],
+            }
+        )
+    await conn.execute(statements.upsert, rows)
+    return len(rows)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
