@@ -16,7 +16,7 @@ from app.imports.record import CatalogueEntry, ParseContext, Record, table_of
 CERTIFICATE_VERSION = "001"  # the first version of a certificate whose identifier is made here
 NOT_SERIAL = re.compile(r"[^0-9A-Za-z]")  # a serial is the number's ASCII letters and digits
 FIELDS = frozenset(
-    "type_code number holder_kind holder_id issuer_code issued_on valid_from valid_until data status identifier "
+    "kind type_code number holder_kind holder_id issuer_code issued_on valid_from valid_until data status identifier "
     "document".split()
 )
 

@@ -57,7 +57,7 @@ def parse_record(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
 
 
 def _fields(names: str) -> frozenset[str]:
-    return frozenset(names.split())
+    return frozenset(names.split()) | {"kind"}
 
 
 # The fields of each kind, as SPEC section 8 fixes them.

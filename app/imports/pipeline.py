@@ -96,7 +96,7 @@ def _read(sources: list[Source], ctx: ParseContext, progress: Progress) -> Itera
             lines += 1
             yield (index, number), _parse(payload, ctx)
             progress.at(source, position, lines)
-        progress.source_done(source)
+        progress.source_done(source, lines)
 
 
 def _parse(payload: Payload | None, ctx: ParseContext) -> Record | BadRecord:

@@ -130,12 +130,16 @@ class Progress:
         self.next_tenth = 1
 
     def at(self, source: Source, position: int, lines: int) -> None:
-        if self.report is None:
-            return
-        share = (self.done + source.lines * min(1.0, position / max(1, source.size))) / self.total
-        if share * 10 >= self.next_tenth:
+        if self.report is not None and not lines % 1000:  # often enough, and cheap
+            self._tell(self.done + source.lines * min(1.0, position / max(1, source.size)), lines)
+
+    def source_done(self, source: Source, lines: int) -> None:
+        self.done += source.lines
+        if self.report is not None:
+            self._tell(self.done, lines)
+
+    def _tell(self, done: float, lines: int) -> None:
+        share = done / self.total
+        if self.report is not None and share * 10 >= self.next_tenth:
             self.next_tenth = int(share * 10) + 1
             self.report(f"{self.phase}: {min(share, 1.0):.0%} ({lines:,} lines)")
-
-    def source_done(self, source: Source) -> None:
-        self.done += source.lines
