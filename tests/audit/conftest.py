@@ -1,0 +1,166 @@
+"""The audit log as an attacker, an operator and an auditor meet it: real requests make the chain,
+real SQL tampers with it, and the `xinzheng` command, run as a user runs it, judges it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import pytest_asyncio
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.audit import keys
+from app.audit.store import audit_log, entries
+from app.config import Settings
+from app.main import create_app
+from tests.api.conftest import TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for
+
+XINZHENG = Path(sys.executable).with_name("xinzheng")  # the console script the package installs
+CHECKPOINT_EVERY = 5
+ENTRIES = 12  # made by make_chain: signed checkpoints at 5 and 10
+BROKEN_AT = re.compile(r"broken at entry (\d+)")
+
+
+def service_env(database_url: str) -> dict[str, str]:
+    """The environment of a service (or command) on this database, with the test keys."""
+    settings = settings_for(database_url)
+    return {
+        **os.environ,
+        "XINZHENG_ENV": "dev",
+        "XINZHENG_DATABASE_URL": database_url,
+        "XINZHENG_AUDIT_KEY": TEST_AUDIT_KEY,
+        "XINZHENG_JWT_SECRET": TEST_SECRET,
+        "XINZHENG_JWT_ISSUER": settings.jwt_issuer,
+        "XINZHENG_JWT_AUDIENCE": settings.jwt_audience,
+    }
+
+
+def xinzheng(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    """The `xinzheng` command in a fresh process, as a user runs it."""
+    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
+    return subprocess.run(
+        [*command, *args], env=service_env(database_url), capture_output=True, text=True, timeout=120
+    )
+
+
+def first_bad_seq(result: subprocess.CompletedProcess[str]) -> int:
+    """The entry `xinzheng audit verify` names as the first bad one."""
+    assert result.returncode != 0, result.stdout
+    found = BROKEN_AT.search(result.stderr)
+    assert found, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one line, no traceback
+    return int(found.group(1))
+
+
+async def sql(database_url: str, *statements: str, params: dict[str, Any] | None = None) -> None:
+    """Raw SQL in one transaction, as someone with direct access to the database runs it."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(text(statement), params or {})
+    finally:
+        await engine.dispose()
+
+
+async def stored_entries(database_url: str) -> list[dict[str, Any]]:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return [e async for e in entries(conn)]
+    finally:
+        await engine.dispose()
+
+
+async def entry_count(database_url: str) -> int:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(audit_log))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+class Service:
+    """The app in this process over its ASGI interface, on one database."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.url = settings.database_url
+        self.tokens = Tokens(settings)
+
+    async def post(
+        self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        h = dict(headers or {})
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        return await self.client.post("/graphql", json=json, content=content, headers=h)
+
+    async def query(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
+        return await self.post({"query": query, "variables": variables or {}}, **kw)
+
+
+@pytest_asyncio.fixture
+async def service(empty_database_url: str) -> AsyncIterator[Service]:
+    """The service on a new empty database, a signed checkpoint every CHECKPOINT_EVERY entries."""
+    settings = settings_for(empty_database_url, checkpoint_every=CHECKPOINT_EVERY)
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
+            yield Service(client, settings)
+    finally:
+        await app.state.engine.dispose()
+
+
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+async def drop_append_only_trigger(database_url: str) -> None:
+    """What an attacker with access to the database does first."""
+    if backend(database_url) == "sqlite":
+        await sql(database_url, "DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete")
+    else:
+        await sql(database_url, "DROP TRIGGER audit_log_append_only ON audit_log")
+
+
+def public_pem(key: Ed25519PrivateKey, path: Path) -> Path:
+    """The public half of a key as a PEM file, as `--public-key` takes it."""
+    path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return path
+
+
+def service_audit_key() -> Ed25519PrivateKey:
+    """The test service's checkpoint key (TEST_AUDIT_KEY)."""
+    return keys.audit_key(settings_for("sqlite://"))
+
+
+async def make_chain(service: Service) -> None:
+    """ENTRIES entries from requests of every fate: answered, refused, malformed."""
+    requests: list[Callable[[], Awaitable[Any]]] = [
+        lambda: service.query("{ me { role } }"),
+        lambda: service.query("{ me { role } }", token=service.tokens.admin),
+        lambda: service.query("{ me { role }"),  # a syntax error
+        lambda: service.query("{ me { role } }", token="not-a-token"),  # 401
+        lambda: service.post(content=b'{"query": ', headers={"content-type": "application/json"}),
+        lambda: service.query('{ person(idNumber: "330106198503120028") { name } }'),  # denied
+    ]
+    for i in range(ENTRIES):
+        await requests[i % len(requests)]()
+    assert await entry_count(service.url) == ENTRIES
+    assert ENTRIES // CHECKPOINT_EVERY == 2
