@@ -141,6 +141,7 @@ class GraphQLView(GraphQL):
         *,
         executed: bool,
     ) -> Response:
+        await db.release_reads()
         codes = [e["extensions"]["code"] for e in body.get("errors", [])]
         disclosure = context.disclosure if context is not None else Disclosure()
         seq: int | None = None

@@ -4,7 +4,9 @@ Appends form a single chain however many workers write: within a process they ta
 under a lock; across processes PostgreSQL serialises them with an advisory transaction
 lock, and `seq` being the primary key means two writers can never both extend the same head
 (the loser tries again on the new head). An entry commits with the transaction it is given
-(a mutation's), so the two commit together or not at all.
+(a mutation's), so the two commit together or not at all. Entries of requests that finish
+at the same moment are written in one transaction (group commit), so under load the cost of
+a commit is shared while every caller still waits for its own entry to be durable.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ access_records = AccessRecord.__table__
 # pg_advisory_xact_lock key: "XZAUDIT" as a number, so it never collides with another lock of ours.
 ADVISORY_LOCK_KEY = 0x585A4155444954
 MAX_ATTEMPTS = 8
+MAX_BATCH = 200  # entries written in one transaction at most
 HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 
 # Entry field (API name) -> column.
@@ -65,31 +68,55 @@ class AuditStore:
         self.checkpoint_every = checkpoint_every
         self.turn = asyncio.Lock()  # appends within this process take turns
         self._postgres = engine.dialect.name == "postgresql"
+        self._waiting: list[tuple[dict[str, Any], list[dict[str, Any]], asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(
         self, fields: dict[str, Any], accesses: list[dict[str, Any]], conn: AsyncConnection | None = None
     ) -> int:
         """Write one entry and its access records, committed; returns its seq.
 
-        With `conn` (an open transaction holding a mutation's writes, whose request already
-        holds `turn`) the entry joins it, and that transaction commits here. Raises
-        AuditWriteFailed when the entry cannot be written.
+        Without `conn`, entries that arrive while another batch is being written are written
+        together in the next transaction (group commit): each caller still returns only once
+        its own entry is committed. With `conn` (an open transaction holding a mutation's
+        writes, whose request already holds `turn`) the entry joins that transaction, which
+        commits here. Raises AuditWriteFailed when the entry cannot be written.
         """
         if conn is not None:
-            return await self._attempts(fields, accesses, conn)
-        async with self.turn:
-            return await self._attempts(fields, accesses, None)
+            return (await self._attempts([(fields, accesses)], conn))[0]
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((fields, accesses, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await done
 
-    async def _attempts(self, fields: dict[str, Any], accesses: list[dict[str, Any]], conn: AsyncConnection | None) -> int:
+    async def _flush(self) -> None:
+        while self._waiting:
+            async with self.turn:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                try:
+                    seqs = await self._attempts([(f, a) for f, a, _ in batch], None)
+                except AuditWriteFailed as e:
+                    for _, _, done in batch:
+                        if not done.done():
+                            done.set_exception(e)
+                else:
+                    for (_, _, done), seq in zip(batch, seqs, strict=True):
+                        if not done.done():  # a caller that went away still has its entry
+                            done.set_result(seq)
+
+    async def _attempts(
+        self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]], conn: AsyncConnection | None
+    ) -> list[int]:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if conn is None:
                     async with self.engine.begin() as own:
-                        return await self._append(own, fields, accesses)
+                        return await self._append(own, items)
                 async with conn.begin_nested():
-                    seq = await self._append(conn, fields, accesses)
+                    seqs = await self._append(conn, items)
                 await conn.commit()
-                return seq
+                return seqs
             except (IntegrityError, DBAPIError) as e:
                 # Another process took this seq first (or SQLite's writer lock was busy):
                 # try again on the new head. Anything else is a failure to write.
@@ -100,19 +127,29 @@ class AuditStore:
                 raise AuditWriteFailed(type(e).__name__) from e
         raise AuditWriteFailed("no attempts left")  # pragma: no cover
 
-    async def _append(self, conn: AsyncConnection, fields: dict[str, Any], accesses: list[dict[str, Any]]) -> int:
+    async def _append(
+        self, conn: AsyncConnection, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    ) -> list[int]:
         if self._postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         head = (await conn.execute(HEAD)).first()
-        seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-        entry = {**fields, "seq": seq, "prevHash": prev}
-        entry["hash"] = entry_hash(entry)
-        await conn.execute(insert(audit_log), [to_row(entry)])
+        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        rows, accesses, marks, seqs = [], [], [], []
+        for fields, subject_accesses in items:
+            seq += 1
+            entry = {**fields, "seq": seq, "prevHash": prev}
+            entry["hash"] = prev = entry_hash(entry)
+            rows.append(to_row(entry))
+            accesses += [{**a, "at": fields["at"], "audit_seq": seq} for a in subject_accesses]
+            if seq % self.checkpoint_every == 0:
+                marks.append(self.checkpoint(seq, entry["hash"], fields["at"]))
+            seqs.append(seq)
+        await conn.execute(insert(audit_log), rows)
         if accesses:
-            await conn.execute(insert(access_records), [{**a, "at": fields["at"], "audit_seq": seq} for a in accesses])
-        if seq % self.checkpoint_every == 0:
-            await conn.execute(insert(checkpoints), [self.checkpoint(seq, entry["hash"], fields["at"])])
-        return seq
+            await conn.execute(insert(access_records), accesses)
+        if marks:
+            await conn.execute(insert(checkpoints), marks)
+        return seqs
 
     def checkpoint(self, seq: int, head_hash: str, at: dt.datetime) -> dict[str, Any]:
         message = keys.checkpoint_message(seq, head_hash, timestamp(at))

@@ -35,7 +35,9 @@ class RequestDatabase:
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         async with self._lock:
             if self._conn is None:
-                self._conn = await self._engine.connect()
+                # Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
+                conn = await self._engine.connect()
+                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             result = await self._conn.execute(statement, params)
             return result.all()
 
@@ -59,12 +61,17 @@ class RequestDatabase:
         """The open write transaction, if this request wrote anything."""
         return self._writer
 
+    async def release_reads(self) -> None:
+        """Give the read connection back as soon as the answer is made, before the audit entry is
+        written: a request waiting for its entry must not hold a connection the writer needs."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
     async def close(self) -> None:
         """Give the connections back (anything not committed is rolled back)."""
         try:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                await conn.close()
+            await self.release_reads()
             if self._writer is not None:
                 writer, self._writer = self._writer, None
                 await writer.close()
