@@ -156,6 +156,10 @@ class KeyRing:
         self.conn = conn
         self._keys: dict[str, IssuerKey] = {}
 
+    def cached(self, authority_code: str) -> IssuerKey | None:
+        """The issuer's key if this ring has already loaded or made it (no database needed)."""
+        return self._keys.get(authority_code)
+
     async def signing_key(self, authority_code: str) -> IssuerKey:
         """The issuer's signing key (its oldest with a private half), made now if it has none."""
         key = self._keys.get(authority_code)

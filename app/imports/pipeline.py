@@ -70,14 +70,16 @@ async def import_sources(
             return report  # nothing was written: the transaction ends empty
 
         writer = Writer(conn, checked)
-        await writer.start()
-        for loc, parsed in _read(sources, checker.ctx, Progress(progress, "writing", sources)):
-            if isinstance(parsed, BadRecord):
-                raise SourceChanged(
-                    f"{names[loc[0]]}:{loc[1]} changed while it was being imported; nothing was written"
-                )
-            await writer.add(loc, parsed)
-        await writer.finish()
+        try:
+            await writer.start()
+            for loc, parsed in _read(sources, checker.ctx, Progress(progress, "writing", sources)):
+                if isinstance(parsed, BadRecord):
+                    where = f"{names[loc[0]]}:{loc[1]}"
+                    raise SourceChanged(f"{where} changed while it was being imported; nothing was written")
+                await writer.add(loc, parsed)
+            await writer.finish()
+        finally:
+            await writer.close()  # a failure leaves no statement in flight under the rollback
         for source in sources:
             source.confirm_unchanged()
         if progress and is_large(sources):

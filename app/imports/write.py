@@ -7,6 +7,8 @@ same input twice changes nothing. The caller holds the one transaction around al
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +26,7 @@ from app.imports.kinds import KINDS
 from app.imports.record import Holder, Record
 
 BATCH = 2_000  # rows per executemany: large enough to be quick, small enough to stay lean
+YIELD_EVERY = 100  # records between turns of the event loop, which sends and receives the batch in flight
 # A kind's batch is written only after the kinds it refers to, so a foreign key always finds
 # its row. Authorities are written before the pass starts (see `Writer.start`).
 DEPENDS_ON = {"enterprise": ("person",)}
@@ -34,7 +37,12 @@ KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 
 
 class Writer:
-    """Buffers good records by kind and writes them in batches."""
+    """Buffers good records by kind and writes them in batches.
+
+    A batch is sent and left to the database while the next one is read, parsed and signed:
+    the database's time and ours overlap. Only one statement is ever in flight on the
+    connection; anything else that uses it first waits for that one (`_settle`).
+    """
 
     def __init__(self, conn: AsyncConnection, checked: Checked) -> None:
         self.conn = conn
@@ -44,18 +52,28 @@ class Writer:
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
         self.touched: set[Holder] = set(checked.touched)
         self.statements = {kind: upsert_statement(conn.dialect.name, k.table, k.conflict) for kind, k in KINDS.items()}
+        self._in_flight: asyncio.Future[Any] | None = None
+        self._added = 0
 
     async def start(self) -> None:
         """Authorities first: everything else may name them, before or after their own line."""
         rows = self.checked.authority_rows
         for i in range(0, len(rows), BATCH):
-            await self.conn.execute(self.statements["authority"], rows[i : i + BATCH])
+            await self._send("authority", rows[i : i + BATCH])
+        await self._settle()
 
     async def add(self, loc: Loc, record: Record) -> None:
+        self._added += 1
+        if not self._added % YIELD_EVERY:
+            await asyncio.sleep(0)  # let the statement in flight make progress
         if record.kind == "authority":
             return  # written by `start`
         if record.kind == "certificate" and record.document is None:
-            key = await self.keys.signing_key(record.row["issuer_code"])
+            issuer = record.row["issuer_code"]
+            key = self.keys.cached(issuer)
+            if key is None:
+                await self._settle()
+                key = await self.keys.signing_key(issuer)
             record.row["document"] = key.sign(signed_content(record.row))
         if loc in self.checked.deferred:
             self.held_back.append(record.row)
@@ -73,15 +91,36 @@ class Writer:
             return
         if kind in MOVABLE:
             await self._note_previous_holders(kind, rows)
-        await self.conn.execute(self.statements[kind], rows)
+        await self._send(kind, rows)
 
     async def finish(self) -> None:
+        """Write what is buffered, and wait until the database has it all."""
         for kind in KINDS:
             await self.flush(kind)
         if self.held_back:
-            await self.conn.execute(self.statements["enterprise"], self.held_back)
+            await self._send("enterprise", self.held_back)
+        await self._settle()
+
+    async def close(self) -> None:
+        """On failure: let the statement in flight end (its outcome no longer matters), so that
+        the connection is free for the rollback. Cancelling it instead could leave the driver
+        half-way through a protocol exchange."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            with contextlib.suppress(Exception):
+                await in_flight
+
+    async def _send(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        await self._settle()  # the foreign keys of this batch may need the one before
+        self._in_flight = asyncio.ensure_future(self.conn.execute(self.statements[kind], rows))
+
+    async def _settle(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
 
     async def _note_previous_holders(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        await self._settle()
         table = KINDS[kind].table
         query = select(table.c.holder_kind, table.c.holder_id).where(table.c.decision_number.in_(KEYS))
         result = await self.conn.execute(query, {"keys": [r["decision_number"] for r in rows]})

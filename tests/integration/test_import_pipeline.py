@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.domain.enums import HolderKind
-from app.imports import RecordSource, import_files, import_sources, pipeline, source, synthetic
+from app.imports import RecordSource, import_files, import_sources, pipeline, source, synthetic, write
 from app.imports.seed import seed
 from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import row_counts, write_jsonl
@@ -48,6 +49,29 @@ async def test_a_failure_after_writing_leaves_nothing_written(
     before = await row_counts(empty_database_url)
 
     with pytest.raises(RuntimeError, match="disk is full"):
+        await import_sources(engine, [RecordSource("people", people, 6)], today=TODAY)
+
+    assert await row_counts(empty_database_url) == before
+
+
+async def test_a_batch_the_database_refuses_half_way_leaves_nothing_written(
+    engine: AsyncEngine, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal surfaces from the batch in flight, and the whole import rolls back."""
+    build = write.upsert_statement
+
+    def refused_for_licences(dialect: str, table: Any, conflict: Any) -> Any:
+        return (
+            text("INSERT INTO no_such_table VALUES (1)")
+            if table.name == "licences"
+            else build(dialect, table, conflict)
+        )
+
+    monkeypatch.setattr(write, "upsert_statement", refused_for_licences)
+    monkeypatch.setattr(write, "BATCH", 1)  # persons are sent, and in flight, before the licence
+    before = await row_counts(empty_database_url)
+
+    with pytest.raises(DBAPIError, match="no_such_table"):
         await import_sources(engine, [RecordSource("people", people, 6)], today=TODAY)
 
     assert await row_counts(empty_database_url) == before
