@@ -109,8 +109,13 @@ class Service:
             h["authorization"] = f"Bearer {token}"
         return await self.client.post("/graphql", json=json, content=content, headers=h)
 
-    async def query(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
-        return await self.post({"query": query, "variables": variables or {}}, **kw)
+    async def query(
+        self, query: str, variables: dict[str, Any] | None = None, *, operation_name: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation_name is not None:
+            body["operationName"] = operation_name
+        return await self.post(body, **kw)
 
 
 @pytest_asyncio.fixture

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,6 +21,9 @@ from app.audit import keys
 from app.audit.chain import GENESIS, entry_hash, query_hash, timestamp
 from app.audit.export import FORMAT, encode_key
 from app.audit.store import audit_log, checkpoints, to_row
+from app.cli import main
+from app.main import create_app
+from tests.api.conftest import settings_for
 from tests.audit.conftest import (
     CHECKPOINT_EVERY,
     ENTRIES,
@@ -28,25 +35,45 @@ from tests.audit.conftest import (
     stored_entries,
     xinzheng,
 )
+from tests.conftest import DatabaseFactory
 
 
-async def exported(service: Service, path: Path) -> list[dict[str, Any]]:
-    await make_chain(service)
-    result = xinzheng("audit", "export", "--output", str(path), database_url=service.url)
+@dataclass(frozen=True)
+class Export:
+    url: str  # the database it was made from, left as it was
+    path: Path
+    lines: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def export_database(databases: DatabaseFactory) -> str:
+    return databases.new()  # outside the event loop: the factory runs its own for PostgreSQL
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def export(export_database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Export]:
+    """A chain made by real requests, exported once per backend with `xinzheng audit export`."""
+    url = export_database
+    app = create_app(settings_for(url, checkpoint_every=CHECKPOINT_EVERY))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
+            await make_chain(Service(client, settings_for(url, checkpoint_every=CHECKPOINT_EVERY)))
+    finally:
+        await app.state.engine.dispose()
+    path = tmp_path_factory.mktemp("export") / "audit.jsonl"
+    result = xinzheng("audit", "export", "--output", str(path), database_url=url)
     assert result.returncode == 0, result.stderr
     assert f"wrote {ENTRIES} entries and 2 checkpoint(s)" in result.stdout
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    yield Export(url, path, [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()])
 
 
 def verify_file(path: Path, *extra: str) -> Any:
-    return xinzheng("audit", "verify", "--file", str(path), *extra, database_url="sqlite:///nowhere.db")
+    """`xinzheng audit verify --file`, in a fresh process with no database to reach."""
+    return xinzheng("audit", "verify", "--file", str(path), *extra, database_url="sqlite+aiosqlite:////nonexistent/xz.db")
 
 
-async def test_an_export_verifies_on_its_own(service: Service, tmp_path: Path) -> None:
-    path = tmp_path / "audit.jsonl"
-    lines = await exported(service, path)
-
-    header, body = lines[0], lines[1:]
+async def test_an_export_verifies_on_its_own(export: Export) -> None:
+    header, body = export.lines[0], export.lines[1:]
     assert header["kind"] == "header" and header["format"] == FORMAT and header["version"] == 1
     assert header["publicKey"] == encode_key(service_audit_key().public_key())
     assert header["keyId"] == keys.key_id(service_audit_key().public_key())
@@ -54,34 +81,29 @@ async def test_an_export_verifies_on_its_own(service: Service, tmp_path: Path) -
     assert [r["seq"] for r in body if r["kind"] == "entry"] == list(range(1, ENTRIES + 1))
     assert [r["seq"] for r in body if r["kind"] == "checkpoint"] == [CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY]
     assert [r["kind"] for r in body] == ["entry"] * ENTRIES + ["checkpoint"] * 2
-    stored = await stored_entries(service.url)
+    stored = await stored_entries(export.url)
     assert [{k: v for k, v in r.items() if k != "kind"} for r in body[:ENTRIES]] == [
         {**e, "at": timestamp(e["at"])} for e in stored
     ]
 
-    result = verify_file(path)  # the database is not needed, nor reachable
+    result = verify_file(export.path)
     assert result.returncode == 0, result.stderr
     assert f"audit export intact: {ENTRIES} entries" in result.stdout
     assert "trusting the key in the file's header" in result.stdout
 
 
-async def test_an_export_to_standard_output_is_the_same(service: Service, tmp_path: Path) -> None:
-    path = tmp_path / "audit.jsonl"
-    await exported(service, path)
-    result = xinzheng("audit", "export", database_url=service.url)
+async def test_an_export_to_standard_output_is_the_same(export: Export) -> None:
+    result = xinzheng("audit", "export", database_url=export.url)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == path.read_text(encoding="utf-8")
+    assert result.stdout == export.path.read_text(encoding="utf-8")
 
 
-async def test_an_export_is_checked_against_a_given_public_key(service: Service, tmp_path: Path) -> None:
-    path = tmp_path / "audit.jsonl"
-    await exported(service, path)
-
-    ours = verify_file(path, "--public-key", str(public_pem(service_audit_key(), tmp_path / "ours.pem")))
+async def test_an_export_is_checked_against_a_given_public_key(export: Export, tmp_path: Path) -> None:
+    ours = verify_file(export.path, "--public-key", str(public_pem(service_audit_key(), tmp_path / "ours.pem")))
     assert ours.returncode == 0, ours.stderr
     assert "checked against the given key" in ours.stdout
 
-    theirs = verify_file(path, "--public-key", str(public_pem(Ed25519PrivateKey.generate(), tmp_path / "theirs.pem")))
+    theirs = verify_file(export.path, "--public-key", str(public_pem(Ed25519PrivateKey.generate(), tmp_path / "theirs.pem")))
     assert theirs.returncode != 0
     assert "not the given key" in theirs.stderr
 
@@ -128,19 +150,22 @@ FILE_TAMPERINGS: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
 
 
 @pytest.mark.parametrize("tampering", list(FILE_TAMPERINGS))
-async def test_verify_names_what_was_changed_in_an_export(service: Service, tmp_path: Path, tampering: str) -> None:
+def test_verify_names_what_was_changed_in_an_export(
+    export: Export, tmp_path: Path, tampering: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own entry point in this process: a file needs no database, and a fresh process each time is slow."""
     tamper, named = FILE_TAMPERINGS[tampering]
-    path = tmp_path / "audit.jsonl"
-    await exported(service, path)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = export.path.read_text(encoding="utf-8").splitlines()
     changed = tmp_path / "changed.jsonl"
     changed.write_text("".join(line + "\n" for line in tamper(lines)), encoding="utf-8")
 
-    result = verify_file(changed)
+    status = main(["audit", "verify", "--file", str(changed)])
 
-    assert result.returncode != 0, result.stdout
-    assert named in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    out, err = capsys.readouterr()
+    result = subprocess.CompletedProcess(["xinzheng"], status, out, err)
+    assert status != 0, out
+    assert named in err, err
+    assert len(err.strip().splitlines()) == 1, err
     if "broken at entry" in named:
         assert first_bad_seq(result) == int(named.split("broken at entry ")[1].split()[0].rstrip(":"))
 
