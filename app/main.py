@@ -16,7 +16,7 @@ from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
-from app.db.session import create_engine
+from app.db.session import create_engine, create_read_engine
 from app.schema import build_schema
 from app.view import GraphQLView
 
@@ -25,10 +25,12 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
     """The service. `audit` and `enforce_policy` are off only in the benchmark's comparisons."""
     settings = settings or Settings.from_env()
     engine = create_engine(settings)
+    read_engine = create_read_engine(settings)
     store = AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every) if audit else None
     graphql = GraphQLView(
         build_schema(settings, enforce_policy=enforce_policy),
         engine=engine,
+        read_engine=read_engine,
         verifier=TokenVerifier(settings),
         audit=store,
         dev=settings.is_dev,
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
 
     app = Starlette(
         routes=[
@@ -70,4 +74,5 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.read_engine = read_engine
     return app

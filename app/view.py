@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,12 +70,14 @@ class GraphQLView(GraphQL):
         schema: strawberry.Schema,
         *,
         engine: AsyncEngine,
+        read_engine: Engine | None = None,
         verifier: TokenVerifier,
         audit: AuditStore | None,
         dev: bool,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
         self.engine = engine
+        self.read_engine = read_engine
         self.verifier = verifier
         self.audit = audit  # None only for the benchmark's audit-off comparison
 
@@ -95,7 +98,7 @@ class GraphQLView(GraphQL):
             at=clock.now(),
             client_address=request.client.host if request.client else None,
         )
-        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None)
+        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, read_engine=self.read_engine)
         context: Context | None = None
         try:
             try:

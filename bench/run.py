@@ -296,6 +296,11 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
               f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}")  # fmt: skip
     print(f"GraphQL / reference throughput: {results['graphql']['rps'] / results['reference']['rps']:.2f}")
+    if "no-policy" in results:
+        extra = results["no-policy"]["rps"] / results["graphql"]["rps"] - 1
+        print(f"the field policy costs {extra:+.0%} time per request (no-policy / graphql throughput - 1)")
+    if "no-audit" in results:
+        print(f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off")
     for name, r in results.items():
         if r["first_failure"]:
             print(f"{name}: first failure: {r['first_failure']}")
@@ -314,6 +319,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per server (default 10)")
     p.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="also load the service with the audit log off and with the field policy off (bench/variants.py)",
+    )
     args = p.parse_args(argv)
     if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1:
         p.error("--persons, --seconds and --concurrency must be positive")
@@ -344,7 +354,13 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         start_server(stack, "graphql", ["--factory", "app.main:create_app"], env, tmp),
         start_server(stack, "reference", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp),
     ]
-    for server in servers:
+    variants = []
+    if args.variants:  # what the audit log and the policy cost; not compared: the policy changes answers
+        variants = [
+            start_server(stack, "no-audit", ["--factory", "variants:audit_off", "--app-dir", str(BENCH_DIR)], env, tmp),
+            start_server(stack, "no-policy", ["--factory", "variants:policy_off", "--app-dir", str(BENCH_DIR)], env, tmp),
+        ]
+    for server in servers + variants:
         wait_ready(server)
     verify(servers, token, subjects)
 
@@ -354,7 +370,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
             f"  warning: {busy:.0%} of the machine's CPU is busy with other work before the load; the figures will be noisy"
         )
     results: dict[str, dict[str, Any]] = {}
-    for server in servers:
+    for server in servers + variants:
         print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {args.seconds:g} s")
         results[server.name] = load(server, token, subjects, args.seconds, args.concurrency)
     report(results, kind, args, len(subjects))

@@ -16,14 +16,19 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Connection, Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class RequestDatabase:
-    def __init__(self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None, read_engine: Engine | None = None
+    ) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
+        # SQLite: reads through plain sqlite3 on the loop (app/db/session.py create_read_engine).
+        self._read_engine = read_engine
+        self._sync_conn: Connection | None = None
         self._lock = asyncio.Lock()
         self._writer: AsyncConnection | None = None
         # The audit writer's turn, taken before the first write and kept until the commit:
@@ -33,6 +38,10 @@ class RequestDatabase:
         self._holds_turn = False
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+        if self._read_engine is not None:
+            if self._sync_conn is None:
+                self._sync_conn = self._read_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            return self._sync_conn.execute(statement, params).all()
         async with self._lock:
             if self._conn is None:
                 # Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
@@ -67,6 +76,9 @@ class RequestDatabase:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+        if self._sync_conn is not None:
+            sync_conn, self._sync_conn = self._sync_conn, None
+            sync_conn.close()
 
     async def close(self) -> None:
         """Give the connections back (anything not committed is rolled back)."""

@@ -4,26 +4,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import VAR_DIR, Settings
 
 
+# Connections kept open. A request holds one while it reads, and the audit writer one more;
+# connections beyond the pool are opened and closed per request, which on PostgreSQL means a
+# new session and every statement prepared again (profiled: it cost more than the queries).
+POOL_SIZE = 32
+MAX_OVERFLOW = 32
+
+
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     url = settings.database_url
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", MAX_OVERFLOW)
     if settings.is_sqlite:
         if url.startswith(f"sqlite+aiosqlite:///{VAR_DIR}"):
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
     # No pre-ping: it costs a round trip on every checkout. After a database restart the
     # first statement on a dead connection fails with a clear error, SQLAlchemy invalidates
     # the pool, and the next requests get fresh connections: the service recovers by itself.
     return create_async_engine(url, **kwargs)
+
+
+def create_read_engine(settings: Settings) -> Engine | None:
+    """SQLite only: a plain sqlite3 engine for a request's reads, run on the event loop itself.
+
+    Through aiosqlite every statement is several hand-offs to a thread; measured here, that is
+    over 5 times the CPU of the same statement through sqlite3 (about 0.1 ms for our indexed
+    reads, less than the hand-offs cost). In WAL mode a reader never waits for a writer, so a
+    read cannot stall the loop on a lock. Writes (mutations, the audit log) stay on the async
+    engine, where waiting for SQLite's one writer lock does not block other requests.
+    """
+    if not settings.is_sqlite:
+        return None
+    url = make_url(settings.database_url).set(drivername="sqlite")
+    engine = create_sync_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -138,7 +138,10 @@ async def api(city_database: str) -> AsyncIterator[Api]:
     app = create_app(settings)
     statements: list[str] = []
     engine = app.state.engine
-    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    # Every statement, whichever engine runs it (SQLite reads go through a sync engine).
+    for counted in (engine.sync_engine, app.state.read_engine):
+        if counted is not None:
+            event.listen(counted, "before_cursor_execute", lambda *a: statements.append(a[2]))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
         yield Api(client, settings, statements)
     await engine.dispose()

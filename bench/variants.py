@@ -1,0 +1,20 @@
+"""The service with one layer switched off, for `bench/run.py --variants` only.
+
+They measure what the field policy and the audit log cost. Neither switch exists outside
+this file: `create_app`'s keyword arguments are not reachable from the environment, so no
+deployment can run without them.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from app.main import create_app
+
+
+def audit_off() -> Starlette:
+    return create_app(audit=False)
+
+
+def policy_off() -> Starlette:
+    return create_app(enforce_policy=False)
