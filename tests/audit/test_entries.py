@@ -4,6 +4,7 @@ never the caller's token or a secret variable; every answer cites its entry.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -164,3 +165,61 @@ async def everything_stored(url: str) -> str:
         await engine.dispose()
     return "\n".join(repr(tuple(row)) for row in rows)
 
+
+
+CALLER_TEXT_TOO_LONG = (
+    "on PostgreSQL the audit insert fails when caller-chosen text exceeds its column (operation_name and "
+    "actor_sub varchar(200), consent_id varchar(64)): the request gets AUDIT_UNAVAILABLE with no entry at all, "
+    "and with group commit so does every request written in the same batch. app/audit/record.py does not "
+    "bound operation_name, consent_id or the token's sub as it bounds case_number"
+)
+
+
+def _xfail_on_postgresql(service: Service, request: pytest.FixtureRequest, reason: str) -> None:
+    if not service.url.startswith("sqlite"):
+        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
+
+
+LONG_TEXT: dict[str, Send] = {
+    "operation_name": lambda s: s.query("{ me { role } }", operation_name="Q" * 300),
+    "consent_id": lambda s: s.query(
+        'query($a: AccessInput) { person(idNumber: "330106198503120028", access: $a) { name } }',
+        {"a": {"purpose": "LOAN_APPROVAL", "consentId": "c" * 100}},
+        token=s.tokens.make(Role.BANK, org=BANK),
+    ),
+    "token_sub": lambda s: s.query("{ me { role } }", token=s.tokens.make(Role.ADMIN, sub="s" * 250)),
+}
+
+
+@pytest.mark.parametrize("field", list(LONG_TEXT))
+async def test_over_long_caller_text_still_leaves_an_entry(service: Service, field: str, request: pytest.FixtureRequest) -> None:
+    _xfail_on_postgresql(service, request, CALLER_TEXT_TOO_LONG)
+    before = await entry_count(service.url)
+
+    response = await LONG_TEXT[field](service)
+
+    assert response.status_code != 503, response.text
+    assert await entry_count(service.url) == before + 1
+
+
+async def test_one_callers_over_long_text_does_not_fail_the_requests_beside_it(
+    service: Service, request: pytest.FixtureRequest
+) -> None:
+    _xfail_on_postgresql(service, request, CALLER_TEXT_TOO_LONG)
+
+    responses = await asyncio.gather(
+        LONG_TEXT["operation_name"](service), *(service.query("{ me { role } }") for _ in range(9))
+    )
+
+    assert [r.status_code for r in responses[1:]] == [200] * 9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="queryHash is taken over queryText after it is cut to MAX_QUERY_TEXT (app/audit/record.py), so past "
+    "20,000 characters it no longer identifies the query that ran",
+)
+async def test_the_query_hash_is_of_the_whole_query_even_when_its_text_is_cut(service: Service) -> None:
+    query = "{ me { role } }" + " " * 25_000
+    await service.query(query)
+    assert (await stored_entries(service.url))[-1]["queryHash"] == hashlib.sha256(query.encode()).hexdigest()
