@@ -2,8 +2,10 @@
 
 One Starlette endpoint, POST /graphql, that answers exactly one request shape, the bank's credit
 query (bench/run.py CREDIT_QUERY), with the JSON the GraphQL service gives for it, from the same
-database through the same driver. It ignores the query text and reads only the variables; what it
-does per request is the least the service must also do:
+database through the same driver as the service's reads: asyncpg on PostgreSQL, and on SQLite
+plain sqlite3 on the event loop (app/db/session.py create_read_engine; WAL readers never wait on
+the writer). It ignores the query text and reads only the variables; what it does per request
+is the least the service must also do:
 
 1. verify the bearer JWT (pyjwt, HS256, exp/iss/aud/sub/role required), role bank, its org;
 2. validate the ID number; check the consent row as app/auth/gate.py does (this subject, this
@@ -29,6 +31,7 @@ import functools
 import json
 import os
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
@@ -44,9 +47,8 @@ from app.domain import rules
 from app.domain.enums import BANK_PURPOSES, PenaltySeverity
 from app.identifiers import InvalidIdentifier, parse_credit_code, parse_id_number
 
-# At most this many connections per process (the service's pool: SQLAlchemy's default 5 + 10
-# overflow on SQLite, 10 + 10 on PostgreSQL).
-POOL_SIZE = 10
+# At most this many connections per process, as the service keeps (app/db/session.py POOL_SIZE).
+POOL_SIZE = 32
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "role"]
 
 Row = Mapping[str, Any]
@@ -113,13 +115,12 @@ class PostgresDatabase:
 
 
 class SqliteConnection:
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         params = [a.isoformat() if isinstance(a, dt.date) else a for a in args]  # dates are ISO text here
-        # One hand-off to the connection's thread per statement: execute and fetch together.
-        return list(await self._conn.execute_fetchall(qmark(sql), params))
+        return self._conn.execute(qmark(sql), params).fetchall()
 
 
 @functools.lru_cache(maxsize=64)
@@ -129,39 +130,37 @@ def qmark(sql: str) -> str:
 
 
 class SqliteDatabase:
-    """aiosqlite connections (one thread each), opened on demand, at most POOL_SIZE."""
+    """sqlite3 connections used on the event loop, opened on demand, at most POOL_SIZE."""
 
     is_sqlite = True
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._idle: asyncio.Queue[SqliteConnection] = asyncio.Queue()
+        self._idle: list[SqliteConnection] = []
         self._slots = asyncio.Semaphore(POOL_SIZE)
-        self._all: list[Any] = []
+        self._all: list[sqlite3.Connection] = []
 
-    async def _open(self) -> SqliteConnection:
-        import aiosqlite
-
-        conn = await aiosqlite.connect(self._path)
-        conn.row_factory = aiosqlite.Row
+    def _open(self) -> SqliteConnection:
+        conn = sqlite3.connect(self._path, isolation_level=None)  # autocommit: a SELECT opens nothing
+        conn.row_factory = sqlite3.Row
         # The service's pragmas (app/db/session.py), so that both read the file alike.
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
-            await conn.execute(f"PRAGMA {pragma}")
+            conn.execute(f"PRAGMA {pragma}")
         self._all.append(conn)
         return SqliteConnection(conn)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         async with self._slots:
-            conn = self._idle.get_nowait() if not self._idle.empty() else await self._open()
+            conn = self._idle.pop() if self._idle else self._open()
             try:
                 yield conn
             finally:
-                self._idle.put_nowait(conn)
+                self._idle.append(conn)
 
     async def close(self) -> None:
         for conn in self._all:
-            await conn.close()
+            conn.close()
 
 
 async def open_database(url: str) -> Database:

@@ -1,13 +1,16 @@
 """The benchmark: the GraphQL service against a hand-written reference, same query, same data.
 
-    python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C] [--json FILE]
+    python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C]
+                        [--json FILE] [--variants]
 
 It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
 of --database-url), migrates and seeds it with the `xinzheng` CLI, starts the service and
-bench/reference.py (one uvicorn worker each), checks that both give the same `data` for a few
-subjects, then loads each in turn from a separate process (bench/loadgen.py) and prints
-requests/s, p50, p99 and failures. Everything it started or made is stopped and removed at the
-end, on failure and on Ctrl-C too. See bench/README.md for how to read the figures.
+bench/reference.py (one uvicorn worker each, bench/servers.py), checks that both give the same
+`data` for up to 200 subjects, then loads each in turn from a separate process
+(bench/loadgen.py) and prints requests/s, p50, p99 and failures. --variants also loads the
+service with the audit log off and with the field policy off (bench/variants.py). Everything
+it started or made is stopped and removed at the end, on failure and on Ctrl-C too. See
+bench/README.md for how to read the figures.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from typing import Any
 import httpx
 import jwt
 import reference  # bench/reference.py: this script's directory is on sys.path
+from servers import Server, ServerError, machine_busy, start_server, wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -65,26 +68,6 @@ class Subject:
     def body(self, consent_id: str | None = None) -> dict[str, Any]:
         access = {"purpose": PURPOSE, "consentId": consent_id or self.consent_id}
         return {"query": CREDIT_QUERY, "variables": {"id": self.id_number, "access": access}, "operationName": "Credit"}
-
-
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    def cpu_seconds(self) -> float | None:
-        """The server process's own CPU time so far (Linux /proc), or None where unknown."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 # --- the database -------------------------------------------------------------------------
@@ -150,72 +133,7 @@ async def read_subjects(database_url: str) -> list[Subject]:
     return list(subjects.values())
 
 
-# --- the servers ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path) -> Server:
-    """One uvicorn worker on a free loopback port; stopped when the stack closes."""
-    port = free_port()
-    log = tmp / f"{name}.log"
-    command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    with log.open("wb") as out:
-        # A session of its own: a Ctrl-C reaches this script only, which then stops the server.
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = Server(name, process, port, log)
-    stack.callback(stop_server, server)
-    return server
-
-
-def stop_server(server: Server) -> None:
-    if server.process.poll() is not None:
-        return
-    server.process.terminate()  # uvicorn shuts down cleanly on SIGTERM
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=10)
-
-
-def wait_ready(server: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise BenchError(f"{server.name} exited at start-up:\n{server.log.read_text(errors='replace')[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise BenchError(f"{server.name} did not answer /healthz within {timeout:.0f} s")
-
-
 # --- the check and the load ---------------------------------------------------------------------
-
-
-def machine_busy(seconds: float = 1.0) -> float | None:
-    """The share of all cores busy over a short sample (Linux /proc/stat), or None where unknown."""
-
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values) - idle, sum(values)
-
-    try:
-        busy0, total0 = sample()
-        time.sleep(seconds)
-        busy1, total1 = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (busy1 - busy0) / max(1, total1 - total0)
 
 
 def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
@@ -279,7 +197,7 @@ def load(server: Server, token: str, subjects: list[Subject], seconds: float, co
     figures["server_cpu"] = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / wall
     figures["client_cpu"] = figures["cpu_seconds"] / figures["elapsed"]
     if server.process.poll() is not None:
-        raise BenchError(f"{server.name} died under load:\n{server.log.read_text(errors='replace')[-3000:]}")
+        raise ServerError(f"{server.name} died under load:\n{server.log.read_text(errors='replace')[-3000:]}")
     return figures
 
 
@@ -300,7 +218,9 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         extra = results["no-policy"]["rps"] / results["graphql"]["rps"] - 1
         print(f"the field policy costs {extra:+.0%} time per request (no-policy / graphql throughput - 1)")
     if "no-audit" in results:
-        print(f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off")
+        print(
+            f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off"
+        )
     for name, r in results.items():
         if r["first_failure"]:
             print(f"{name}: first failure: {r['first_failure']}")
@@ -358,7 +278,9 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     if args.variants:  # what the audit log and the policy cost; not compared: the policy changes answers
         variants = [
             start_server(stack, "no-audit", ["--factory", "variants:audit_off", "--app-dir", str(BENCH_DIR)], env, tmp),
-            start_server(stack, "no-policy", ["--factory", "variants:policy_off", "--app-dir", str(BENCH_DIR)], env, tmp),
+            start_server(
+                stack, "no-policy", ["--factory", "variants:policy_off", "--app-dir", str(BENCH_DIR)], env, tmp
+            ),
         ]
     for server in servers + variants:
         wait_ready(server)
@@ -402,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with terminated_as_interrupt(), contextlib.ExitStack() as stack:
             return bench(args, stack)
-    except BenchError as e:
+    except (BenchError, ServerError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,0 +1,105 @@
+"""The servers under test, as processes: start on a free loopback port, wait, measure, stop.
+
+Used by bench/run.py. Each server is one uvicorn worker (log level warning, no access log) in
+a session of its own, so that a Ctrl-C reaches bench/run.py only, which then stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerError(Exception):
+    """A server did not start or did not answer; the message says why, with its log's tail."""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    def cpu_seconds(self) -> float | None:
+        """The server process's own CPU time so far (Linux /proc), or None where unknown."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path) -> Server:
+    """One uvicorn worker on a free loopback port, running `app`; stopped when the stack closes."""
+    port = free_port()
+    log = tmp / f"{name}.log"
+    command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(name, process, port, log)
+    stack.callback(stop_server, server)
+    return server
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is not None:
+        return
+    server.process.terminate()  # uvicorn shuts down cleanly on SIGTERM
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ServerError(f"{server.name} exited at start-up:\n{server.log.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise ServerError(f"{server.name} did not answer /healthz within {timeout:.0f} s")
+
+
+def machine_busy(seconds: float = 1.0) -> float | None:
+    """The share of all cores busy over a short sample (Linux /proc/stat), or None where unknown."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0)
