@@ -188,7 +188,7 @@ def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
     if "json" not in content_type.lower():
         raise BodyRefused("the body must be JSON (Content-Type: application/json)", 415)
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise BodyRefused("the body is not valid JSON") from None
     if isinstance(data, list):
@@ -203,6 +203,11 @@ def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
     if name is not None and not isinstance(name, str):
         raise BodyRefused("operationName must be a string")
     return GraphQLRequest(query, variables, name)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python's parser takes them; the database would not)."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def result_body(result: ExecutionResult) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,18 +50,3 @@ class Break:
 
     seq: int
     reason: str
-
-
-def first_break(entries: Iterable[Mapping[str, Any]], *, start_seq: int = 1, prev_hash: str = GENESIS) -> tuple[Break | None, int, str]:
-    """Walk entries in seq order: (the first break or None, entries seen, the head hash)."""
-    expected_seq, prev, count = start_seq, prev_hash, 0
-    for entry in entries:
-        seq = entry["seq"]
-        if seq != expected_seq:
-            return Break(expected_seq, f"entry {expected_seq} is missing (next is {seq})"), count, prev
-        if entry["prevHash"] != prev:
-            return Break(seq, f"entry {seq} does not follow entry {seq - 1} (prevHash differs)"), count, prev
-        if entry_hash(entry) != entry["hash"]:
-            return Break(seq, f"entry {seq} was altered (its hash does not match its content)"), count, prev
-        prev, expected_seq, count = entry["hash"], seq + 1, count + 1
-    return None, count, prev

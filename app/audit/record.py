@@ -22,6 +22,15 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SECRET_NAME = re.compile(r"token|secret|password|passwd|document|private|credential|key", re.IGNORECASE)
 REDACTED = "[redacted]"
 MAX_QUERY_TEXT = 20_000
+# Text a caller chooses is cut to its column (app/db/models/audit.py), so that no request can
+# make its own entry, or the entries written beside it, impossible to store.
+MAX_NAME = 200  # operation name, token sub
+MAX_CODE = 64  # consent id, case number, request id, client address
+MAX_PURPOSE = 32
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
 
 DENIALS = {ErrorCode.FORBIDDEN, ErrorCode.CONSENT_REQUIRED, ErrorCode.CASE_NUMBER_REQUIRED}
 
@@ -66,10 +75,13 @@ class AuditRecord:
     subjects: dict[str, None] = field(default_factory=dict)  # ordered set
     accesses: dict[tuple[str, str], None] = field(default_factory=dict)  # subjects reached by another
 
+    query_sha256: str | None = None
+
     def request(self, query: str | None, variables: Any, operation_name: str | None) -> None:
+        self.query_sha256 = query_hash(query)  # of the whole text, which is then kept up to a limit
         self.query_text = query[:MAX_QUERY_TEXT] if query is not None else None
         self.variables = redact(variables) if variables else None
-        self.operation_name = operation_name
+        self.operation_name = _cut(operation_name, MAX_NAME)
 
     def access(self, access: Any) -> None:
         """The access context given at the root (the first one, when aliases give several)."""
@@ -78,9 +90,9 @@ class AuditRecord:
         purpose = getattr(access, "purpose", None)
         consent = getattr(access, "consent_id", None)
         case = getattr(access, "case_number", None)
-        self.purpose = str(purpose) if purpose else None
-        self.consent_id = str(consent) if consent else None
-        self.case_number = str(case)[:64] if case else None
+        self.purpose = _cut(str(purpose), MAX_PURPOSE) if purpose else None
+        self.consent_id = _cut(str(consent), MAX_CODE) if consent else None
+        self.case_number = _cut(str(case), MAX_CODE) if case else None
 
     def subject(self, kind: str, key: str, *, reached: bool, is_self: bool) -> None:
         """A subject the request touched; reached by someone else, it is an access the subject sees.
@@ -99,13 +111,13 @@ class AuditRecord:
         return {
             "at": self.at,
             "requestId": self.request_id,
-            "actorSub": self.principal.sub,
+            "actorSub": _cut(self.principal.sub, MAX_NAME),
             "actorRole": str(self.principal.role),
             "actorOrg": self.principal.org,
-            "clientAddress": self.client_address,
+            "clientAddress": _cut(self.client_address, MAX_CODE),
             "operationName": self.operation_name,
             "operationType": self.operation_type,
-            "queryHash": query_hash(self.query_text),
+            "queryHash": self.query_sha256,
             "queryText": self.query_text,
             "variables": self.variables,
             "purpose": self.purpose,

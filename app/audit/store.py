@@ -91,19 +91,37 @@ class AuditStore:
         return await done
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_waiting()
+        except asyncio.CancelledError:
+            # Shutting down: whoever still waits is answered AUDIT_UNAVAILABLE, never left hanging.
+            waiting, self._waiting = self._waiting, []
+            for _, _, done in waiting:
+                _settle(done, error=AuditWriteFailed("the service is shutting down"))
+            raise
+
+    async def _flush_waiting(self) -> None:
         while self._waiting:
             async with self.turn:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 try:
                     seqs = await self._attempts([(f, a) for f, a, _ in batch], None)
                 except AuditWriteFailed as e:
-                    for _, _, done in batch:
-                        if not done.done():
-                            done.set_exception(e)
+                    if len(batch) == 1:
+                        _settle(batch[0][2], error=e)
+                        continue
+                    # One entry that cannot be stored must not fail the requests beside it:
+                    # write them one by one, and only the bad one fails closed.
+                    for fields, accesses, done in batch:
+                        try:
+                            (seq,) = await self._attempts([(fields, accesses)], None)
+                        except AuditWriteFailed as alone:
+                            _settle(done, error=alone)
+                        else:
+                            _settle(done, seq=seq)
                 else:
                     for (_, _, done), seq in zip(batch, seqs, strict=True):
-                        if not done.done():  # a caller that went away still has its entry
-                            done.set_result(seq)
+                        _settle(done, seq=seq)
 
     async def _attempts(
         self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]], conn: AsyncConnection | None
@@ -154,6 +172,16 @@ class AuditStore:
     def checkpoint(self, seq: int, head_hash: str, at: dt.datetime) -> dict[str, Any]:
         message = keys.checkpoint_message(seq, head_hash, timestamp(at))
         return {"seq": seq, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": keys.sign(self.key, message)}
+
+
+def _settle(done: asyncio.Future[int], *, seq: int | None = None, error: Exception | None = None) -> None:
+    if done.done():  # the caller went away; its entry is written all the same
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        assert seq is not None
+        done.set_result(seq)
 
 
 def _contention(error: Exception) -> bool:

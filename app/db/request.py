@@ -40,7 +40,8 @@ class RequestDatabase:
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         if self._read_engine is not None:
             if self._sync_conn is None:
-                self._sync_conn = self._read_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                # The sqlite3 driver opens no transaction for a SELECT: each read autocommits.
+                self._sync_conn = self._read_engine.connect()
             return self._sync_conn.execute(statement, params).all()
         async with self._lock:
             if self._conn is None:

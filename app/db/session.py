@@ -28,6 +28,8 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
             VAR_DIR.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_no_driver_transactions)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     # No pre-ping: it costs a round trip on every checkout. After a database restart the
     # first statement on a dead connection fails with a clear error, SQLAlchemy invalidates
@@ -50,6 +52,19 @@ def create_read_engine(settings: Settings) -> Engine | None:
     engine = create_sync_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _sqlite_no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 driver opens transactions on its own terms (not before a SAVEPOINT), so a
+    # savepoint opened a transaction that its RELEASE then committed: a mutation was committed
+    # before its audit entry was written. With the driver's handling off and BEGIN emitted on
+    # SQLAlchemy's own begin (the recipe of SQLAlchemy's SQLite docs), a transaction is exactly
+    # what engine.begin() says it is, savepoints included.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

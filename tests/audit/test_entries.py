@@ -119,11 +119,6 @@ async def test_an_entry_holds_what_the_spec_lists_and_no_secret(service: Service
         assert secret not in stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the entry keeps only the body's operationName: app/audit/extension.py (OperationFacts) could take "
-    "execution_context.operation_name, which falls back to the document's one named operation",
-)
 async def test_the_operation_name_comes_from_the_document_when_the_body_gives_none(service: Service) -> None:
     await service.query("query WhoAmI { me { role } }")
     assert (await stored_entries(service.url))[-1]["operationName"] == "WhoAmI"
@@ -167,17 +162,9 @@ async def everything_stored(url: str) -> str:
 
 
 
-CALLER_TEXT_TOO_LONG = (
-    "on PostgreSQL the audit insert fails when caller-chosen text exceeds its column (operation_name and "
-    "actor_sub varchar(200), consent_id varchar(64)): the request gets AUDIT_UNAVAILABLE with no entry at all, "
-    "and with group commit so does every request written in the same batch. app/audit/record.py does not "
-    "bound operation_name, consent_id or the token's sub as it bounds case_number"
-)
-
-
-def _xfail_on_postgresql(service: Service, request: pytest.FixtureRequest, reason: str) -> None:
-    if not service.url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
+# Caller-chosen text longer than its column (operation_name and actor_sub varchar(200),
+# consent_id varchar(64)) once made the audit insert fail on PostgreSQL, and with group commit
+# every request in the same batch with it. app/audit/record.py now cuts it to size.
 
 
 LONG_TEXT: dict[str, Send] = {
@@ -192,8 +179,7 @@ LONG_TEXT: dict[str, Send] = {
 
 
 @pytest.mark.parametrize("field", list(LONG_TEXT))
-async def test_over_long_caller_text_still_leaves_an_entry(service: Service, field: str, request: pytest.FixtureRequest) -> None:
-    _xfail_on_postgresql(service, request, CALLER_TEXT_TOO_LONG)
+async def test_over_long_caller_text_still_leaves_an_entry(service: Service, field: str) -> None:
     before = await entry_count(service.url)
 
     response = await LONG_TEXT[field](service)
@@ -202,10 +188,7 @@ async def test_over_long_caller_text_still_leaves_an_entry(service: Service, fie
     assert await entry_count(service.url) == before + 1
 
 
-async def test_one_callers_over_long_text_does_not_fail_the_requests_beside_it(
-    service: Service, request: pytest.FixtureRequest
-) -> None:
-    _xfail_on_postgresql(service, request, CALLER_TEXT_TOO_LONG)
+async def test_one_callers_over_long_text_does_not_fail_the_requests_beside_it(service: Service) -> None:
 
     responses = await asyncio.gather(
         LONG_TEXT["operation_name"](service), *(service.query("{ me { role } }") for _ in range(9))
@@ -214,11 +197,6 @@ async def test_one_callers_over_long_text_does_not_fail_the_requests_beside_it(
     assert [r.status_code for r in responses[1:]] == [200] * 9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queryHash is taken over queryText after it is cut to MAX_QUERY_TEXT (app/audit/record.py), so past "
-    "20,000 characters it no longer identifies the query that ran",
-)
 async def test_the_query_hash_is_of_the_whole_query_even_when_its_text_is_cut(service: Service) -> None:
     query = "{ me { role } }" + " " * 25_000
     await service.query(query)

@@ -114,17 +114,13 @@ async def test_a_query_gets_audit_unavailable_and_no_data(city: Service, how: st
         assert secret not in response.text
 
 
-SQLITE_SAVEPOINT_COMMITS = (
-    "on SQLite the mutation commits before its entry is written: pysqlite emits no BEGIN, so the "
-    "resolver's savepoint (RequestDatabase.transaction) opens the transaction and its RELEASE commits it; "
-    "app/db/session.py needs isolation_level=None and an explicit BEGIN on the engine's 'begin' event"
-)
+# On SQLite a mutation once committed before its entry was written: the driver emitted no
+# BEGIN, so the resolver's savepoint opened the transaction and its RELEASE committed it.
+# app/db/session.py now emits BEGIN itself.
 
 
 @pytest.mark.parametrize("how", FAILURES)
-async def test_a_mutation_is_not_committed_without_its_entry(city: Service, how: str, request: pytest.FixtureRequest) -> None:
-    if backend(city.url) == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=SQLITE_SAVEPOINT_COMMITS))
+async def test_a_mutation_is_not_committed_without_its_entry(city: Service, how: str) -> None:
     citizen = city.tokens.make(Role.CITIZEN, id_number=CITIZEN)
     await break_audit(city.url, how)
 
