@@ -162,6 +162,16 @@ def guard_schema(schema: strawberry.Schema, *, enforce: bool = True) -> bool:
     check_coverage(schema)
     reach = reaching_columns(schema)
     changed = False
+    # Guards live on strawberry's field objects. A field inherited by two types is one object,
+    # so one type's guard would apply to the other's field too (Person.penalties' rule on
+    # Enterprise.penalties): refuse that, and give each type its own fields.
+    owners: dict[int, str] = {}
+    for name, gql_type in _object_types(schema).items():
+        for fname, gql_field in gql_type.fields.items():
+            sf = gql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+            other = owners.setdefault(id(sf), f"{name}.{fname}")
+            if other != f"{name}.{fname}" and other.split(".")[0] != name:
+                raise PolicyError(f"{name}.{fname} and {other} are one field object: define each in its own type")
     for name, gql_type in _object_types(schema).items():
         origin = gql_type.extensions[GraphQLCoreConverter.DEFINITION_BACKREF].origin
         carries_view = name in ROOT_TYPES or "view" in getattr(origin, "__dataclass_fields__", {})

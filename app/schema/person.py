@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from app.schema.enterprise import EnterpriseType
 
 
+# Person and Enterprise each define their list fields (credit score, licences, penalties,
+# certificates, access records) rather than inheriting them: the field policy guards each
+# field object, and an inherited field would be one object under both types.
 @strawberry.type(name="Person")
 class PersonType:
     id_number: str | None
