@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, cast, select
+from sqlalchemy import String, cast, select
 from strawberry.types import Info
 
 from app.audit.store import audit_log
@@ -52,7 +52,7 @@ async def audit_log_page(
         (last_seq,) = decode_cursor(after, 1)
         conditions.append(audit_log.c.seq < int(last_seq))
     rows = await info.context.db.rows(
-        statement.where(and_(*conditions)).order_by(audit_log.c.seq.desc()).limit(size + 1)
+        statement.where(*conditions).order_by(audit_log.c.seq.desc()).limit(size + 1)
     )
     page = rows[:size]
     return Page(
