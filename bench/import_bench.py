@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import resource
-import secrets
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ sys.path.insert(0, str(PROJECT_ROOT))  # run from a checkout, as `python bench/i
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
+from throwaway import DatabaseError, throwaway_database  # noqa: E402  (bench/, on sys.path)
 
 from app.cli.migrate import upgrade  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -59,41 +60,12 @@ def write_city(path: Path, persons: int) -> int:
 @contextlib.contextmanager
 def fresh_database(database_url: str | None, workdir: Path, keep: bool) -> Iterator[str]:
     """A new database at the latest schema: a temp SQLite file, or one made on a PostgreSQL server."""
-    if database_url is None:
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        upgrade(url)
-        yield url
-        return
-    if not database_url.startswith("postgresql+asyncpg://"):
-        raise BenchError("--database-url takes a postgresql+asyncpg:// URL (the default is a temp SQLite file)")
-    server = make_url(database_url)
-    name = f"xz_import_bench_{secrets.token_hex(4)}"
-    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def execute(sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]
-
-        conn = await asyncpg.connect(admin, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    except Exception as e:  # any failure to create it: say why, and what the user needs
-        raise BenchError(
-            f"cannot create a database on {server.render_as_string()}: {e} (the user needs CREATEDB)"
-        ) from e
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        if keep:
-            print(f"kept the database: {server.set(database=name).render_as_string()}")
-        else:
-            asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with throwaway_database(database_url, workdir, prefix="xz_import_bench", keep=keep) as url:
+            upgrade(url)
+            yield url
+    except DatabaseError as e:
+        raise BenchError(str(e)) from None
 
 
 async def run_import(url: str, path: Path, label: str) -> tuple[ImportReport, int]:

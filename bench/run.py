@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import jwt
 import reference  # bench/reference.py: this script's directory is on sys.path
+from throwaway import DatabaseError, throwaway_database
 from servers import Server, ServerError, machine_busy, start_server, wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -71,32 +72,6 @@ class Subject:
 
 
 # --- the database -------------------------------------------------------------------------
-
-
-def throwaway_database(stack: contextlib.ExitStack, database_url: str | None, tmp: Path) -> str:
-    """A fresh database URL, removed when the stack closes: a temp SQLite file, or a new PostgreSQL database."""
-    if database_url is None:
-        return f"sqlite+aiosqlite:///{tmp / 'bench.db'}"  # the temp directory goes with the stack
-    if not database_url.startswith("postgresql+asyncpg://"):
-        raise BenchError("--database-url takes a postgresql+asyncpg:// URL (SQLite is the default, a temp file)")
-    from sqlalchemy.engine import make_url
-
-    server = make_url(database_url)
-    name = f"xz_bench_{secrets.token_hex(4)}"
-    admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def execute(sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]
-
-        conn = await asyncpg.connect(admin_dsn, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f'CREATE DATABASE "{name}"'))
-    stack.callback(lambda: asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
-    return server.set(database=name).render_as_string(hide_password=False)
 
 
 def xinzheng(*args: str, database_url: str, timeout: float) -> None:
@@ -252,7 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xz-bench-")))
-    database_url = throwaway_database(stack, args.database_url, tmp)
+    try:
+        database_url = stack.enter_context(throwaway_database(args.database_url, tmp, prefix="xz_bench"))
+    except DatabaseError as e:
+        raise BenchError(str(e)) from None
     kind = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"
     print(f"preparing a throwaway {kind} database")
     xinzheng("migrate", database_url=database_url, timeout=300)
