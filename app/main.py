@@ -16,7 +16,7 @@ from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
-from app.db.session import create_engine, create_read_engine
+from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.schema import build_schema
 from app.view import GraphQLView
 
@@ -26,7 +26,11 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
     settings = settings or Settings.from_env()
     engine = create_engine(settings)
     read_engine = create_read_engine(settings)
-    store = AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every) if audit else None
+    store = (
+        AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every, create_audit_engine(settings))
+        if audit
+        else None
+    )
     graphql = GraphQLView(
         build_schema(settings, enforce_policy=enforce_policy),
         engine=engine,
@@ -63,6 +67,8 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
         await engine.dispose()
         if read_engine is not None:
             read_engine.dispose()
+        if store is not None and store.sync_engine is not None:
+            store.sync_engine.dispose()
 
     app = Starlette(
         routes=[

@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Row, insert, select, text
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, Row, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -61,8 +63,12 @@ def from_row(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
 
 
 class AuditStore:
-    def __init__(self, engine: AsyncEngine, key: Ed25519PrivateKey, checkpoint_every: int) -> None:
+    def __init__(
+        self, engine: AsyncEngine, key: Ed25519PrivateKey, checkpoint_every: int, sync_engine: Engine | None = None
+    ) -> None:
         self.engine = engine
+        # SQLite: batches are appended through sqlite3 directly (app/db/session.py create_audit_engine).
+        self.sync_engine = sync_engine
         self.key = key
         self.key_id = keys.key_id(key.public_key())
         self.checkpoint_every = checkpoint_every
@@ -128,6 +134,13 @@ class AuditStore:
     ) -> list[int]:
         for attempt in range(MAX_ATTEMPTS):
             try:
+                if conn is None and self.sync_engine is not None:
+                    with self.sync_engine.begin() as sync_own:
+                        head = sync_own.execute(HEAD).first()
+                        batch = self._prepare(head, items)
+                        for statement, rows in batch.statements():
+                            sync_own.execute(statement, rows)
+                        return batch.seqs
                 if conn is None:
                     async with self.engine.begin() as own:
                         return await self._append(own, items)
@@ -151,27 +164,45 @@ class AuditStore:
         if self._postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         head = (await conn.execute(HEAD)).first()
+        batch = self._prepare(head, items)
+        for statement, rows in batch.statements():
+            await conn.execute(statement, rows)
+        return batch.seqs
+
+    def _prepare(self, head: Row[Any] | None, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> Batch:
+        """The rows that extend the chain from `head` with these entries (pure: no I/O)."""
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-        rows, accesses, marks, seqs = [], [], [], []
+        batch = Batch()
         for fields, subject_accesses in items:
             seq += 1
             entry = {**fields, "seq": seq, "prevHash": prev}
             entry["hash"] = prev = entry_hash(entry)
-            rows.append(to_row(entry))
-            accesses += [{**a, "at": fields["at"], "audit_seq": seq} for a in subject_accesses]
+            batch.entries.append(to_row(entry))
+            batch.accesses += [{**a, "at": fields["at"], "audit_seq": seq} for a in subject_accesses]
             if seq % self.checkpoint_every == 0:
-                marks.append(self.checkpoint(seq, entry["hash"], fields["at"]))
-            seqs.append(seq)
-        await conn.execute(insert(audit_log), rows)
-        if accesses:
-            await conn.execute(insert(access_records), accesses)
-        if marks:
-            await conn.execute(insert(checkpoints), marks)
-        return seqs
+                batch.checkpoints.append(self.checkpoint(seq, entry["hash"], fields["at"]))
+            batch.seqs.append(seq)
+        return batch
 
     def checkpoint(self, seq: int, head_hash: str, at: dt.datetime) -> dict[str, Any]:
         message = keys.checkpoint_message(seq, head_hash, timestamp(at))
         return {"seq": seq, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": keys.sign(self.key, message)}
+
+
+@dataclass
+class Batch:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    accesses: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+
+    def statements(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        out: list[tuple[Any, list[dict[str, Any]]]] = [(insert(audit_log), self.entries)]
+        if self.accesses:
+            out.append((insert(access_records), self.accesses))
+        if self.checkpoints:
+            out.append((insert(checkpoints), self.checkpoints))
+        return out
 
 
 def _settle(done: asyncio.Future[int], *, seq: int | None = None, error: Exception | None = None) -> None:
