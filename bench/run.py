@@ -176,6 +176,26 @@ def load(server: Server, token: str, subjects: list[Subject], seconds: float, co
     return figures
 
 
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's rounds as one run: throughput over all of them, the worst p99, the mean p50."""
+    if len(rounds) == 1:
+        return rounds[0]
+    requests, elapsed = sum(r["requests"] for r in rounds), sum(r["elapsed"] for r in rounds)
+    cpus = [r["server_cpu"] for r in rounds if r["server_cpu"] is not None]
+    return {
+        "requests": requests,
+        "elapsed": elapsed,
+        "rps": requests / elapsed,
+        "p50_ms": sum(r["p50_ms"] for r in rounds) / len(rounds),
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "failures": sum(r["failures"] for r in rounds),
+        "server_cpu": sum(cpus) / len(cpus) if cpus else None,
+        "client_cpu": sum(r["client_cpu"] for r in rounds) / len(rounds),
+        "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
+        "first_failure": next((r["first_failure"] for r in rounds if r["first_failure"]), None),
+    }
+
+
 def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespace, subjects: int) -> None:
     def share(x: float | None) -> str:
         return "-" if x is None else f"{x:.0%}"
@@ -215,13 +235,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive connections (default 16)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="load the servers in turn this many times, each for its share of --seconds, and add up: "
+        "drift of the machine then falls on every server alike (default 1)",
+    )
+    p.add_argument(
         "--variants",
         action="store_true",
         help="also load the service with the audit log off and with the field policy off (bench/variants.py)",
     )
     args = p.parse_args(argv)
-    if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1:
-        p.error("--persons, --seconds and --concurrency must be positive")
+    if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1 or args.rounds < 1:
+        p.error("--persons, --seconds, --concurrency and --rounds must be positive")
     return args
 
 
@@ -269,10 +296,13 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         print(
             f"  warning: {busy:.0%} of the machine's CPU is busy with other work before the load; the figures will be noisy"
         )
-    results: dict[str, dict[str, Any]] = {}
-    for server in servers + variants:
-        print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {args.seconds:g} s")
-        results[server.name] = load(server, token, subjects, args.seconds, args.concurrency)
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    share = args.seconds / args.rounds
+    for number in range(args.rounds):
+        for server in servers + variants:
+            print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {share:g} s (round {number + 1} of {args.rounds})")
+            rounds.setdefault(server.name, []).append(load(server, token, subjects, share, args.concurrency))
+    results = {name: combine(figures) for name, figures in rounds.items()}
     report(results, kind, args, len(subjects))
     if args.json:
         figures = {"database": kind, "persons": args.persons, "subjects": len(subjects), "seconds": args.seconds,

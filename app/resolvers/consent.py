@@ -63,7 +63,7 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
                 revoked_at=None,
             )
         )
-        row = (await conn.execute(CONSENTS.where(consents.c.id == consent_id), {"keys": [holder_id]})).one()
+        row = (await conn.execute(CONSENTS.where(consents.c.id == consent_id), {"keys": [holder_id], "kinds": [kind.value]})).one()
     return ConsentType.from_row(row)
 
 
@@ -78,5 +78,6 @@ async def revoke_consent(info: Info[Context, None], id: strawberry.ID) -> Consen
         await conn.execute(
             update(consents).where(consents.c.id == str(id), consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())
         )
-        row = (await conn.execute(CONSENTS.where(consents.c.id == str(id)), {"keys": [rows[0].holder_id]})).one()
+        params = {"keys": [rows[0].holder_id], "kinds": [str(rows[0].holder_kind)]}
+        row = (await conn.execute(CONSENTS.where(consents.c.id == str(id)), params)).one()
     return ConsentType.from_row(row)

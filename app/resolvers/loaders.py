@@ -44,6 +44,9 @@ consents = Consent.__table__
 scores = CreditScore.__table__
 
 KEYS = bindparam("keys", expanding=True)
+# Lists keyed by holder filter on both columns of their (holder_kind, holder_id) index: on the
+# id alone the index is not used, and every list was a scan of its whole table.
+KINDS = bindparam("kinds", expanding=True)
 
 PERSONS = select(persons).where(persons.c.id_number.in_(KEYS))
 
@@ -58,13 +61,13 @@ ENTERPRISES_BY_REP = _ENTERPRISE.where(enterprises.c.legal_rep_id_number.in_(KEY
 LICENCES = (
     select(licences, authorities.c.name.label("authority_name"))
     .join(authorities, authorities.c.code == licences.c.authority_code)
-    .where(licences.c.holder_id.in_(KEYS))
+    .where(licences.c.holder_kind.in_(KINDS), licences.c.holder_id.in_(KEYS))
     .order_by(licences.c.decided_on.desc(), licences.c.decision_number)
 )
 PENALTIES = (
     select(penalties, authorities.c.name.label("authority_name"))
     .join(authorities, authorities.c.code == penalties.c.authority_code)
-    .where(penalties.c.holder_id.in_(KEYS))
+    .where(penalties.c.holder_kind.in_(KINDS), penalties.c.holder_id.in_(KEYS))
     .order_by(penalties.c.decided_on.desc(), penalties.c.decision_number)
 )
 _CERTIFICATE = (
@@ -76,17 +79,17 @@ _CERTIFICATE = (
     .join(certificate_types, certificate_types.c.code == certificates.c.type_code)
     .join(authorities, authorities.c.code == certificates.c.issuer_code)
 )
-CERTIFICATES_BY_HOLDER = _CERTIFICATE.where(certificates.c.holder_id.in_(KEYS)).order_by(
+CERTIFICATES_BY_HOLDER = _CERTIFICATE.where(certificates.c.holder_kind.in_(KINDS), certificates.c.holder_id.in_(KEYS)).order_by(
     certificates.c.type_code, certificates.c.issued_on.desc(), certificates.c.identifier
 )
 CERTIFICATES = _CERTIFICATE.where(certificates.c.identifier.in_(KEYS))
 CONSENTS = (
     select(consents, authorities.c.name.label("grantee_name"))
     .join(authorities, authorities.c.code == consents.c.grantee_code)
-    .where(consents.c.holder_id.in_(KEYS))
+    .where(consents.c.holder_kind.in_(KINDS), consents.c.holder_id.in_(KEYS))
     .order_by(consents.c.granted_at.desc(), consents.c.id)
 )
-SCORES = select(scores).where(scores.c.holder_id.in_(KEYS))
+SCORES = select(scores).where(scores.c.holder_kind.in_(KINDS), scores.c.holder_id.in_(KEYS))
 access_records = AccessRecord.__table__
 # (kind, holder id, page size, the id after which the page starts)
 AccessKey = tuple[HolderKind, str, int, int | None]
@@ -106,7 +109,10 @@ def access_records_statement(keys: list[tuple[Any, ...]], first: int, after: int
             .label("rank"),
         )
         .outerjoin(authorities, authorities.c.code == access_records.c.organisation_code)
-        .where(access_records.c.holder_id.in_(sorted({k[1] for k in keys})))
+        .where(
+            access_records.c.holder_kind.in_(sorted({str(k[0]) for k in keys})),
+            access_records.c.holder_id.in_(sorted({k[1] for k in keys})),
+        )
     )
     if after is not None:
         ranked = ranked.where(access_records.c.id < after)
@@ -135,11 +141,18 @@ def _holder_key(row: Row[Any]) -> HolderKey:
     return (HolderKind(row.holder_kind), row.holder_id)
 
 
+def _params(keys: list[Any], id_of: Callable[[Any], str]) -> dict[str, list[str]]:
+    params = {"keys": sorted({id_of(k) for k in keys})}
+    if keys and isinstance(keys[0], tuple):  # holder keys: (kind, id)
+        params["kinds"] = sorted({str(k[0]) for k in keys})
+    return params
+
+
 def _one_each(
     db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
 ) -> Callable[[list[Any]], Any]:
     async def load(keys: list[Any]) -> list[Row[Any] | None]:
-        rows = await db.rows(statement, {"keys": sorted({id_of(k) for k in keys})})
+        rows = await db.rows(statement, _params(keys, id_of))
         found = {key_of(row): row for row in rows}
         return [found.get(k) for k in keys]
 
@@ -150,7 +163,7 @@ def _all_each(
     db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
 ) -> Callable[[list[Any]], Any]:
     async def load(keys: list[Any]) -> list[Sequence[Row[Any]]]:
-        rows = await db.rows(statement, {"keys": sorted({id_of(k) for k in keys})})
+        rows = await db.rows(statement, _params(keys, id_of))
         groups: dict[Any, list[Row[Any]]] = defaultdict(list)
         for row in rows:  # the statement's order is kept inside each group
             groups[key_of(row)].append(row)
