@@ -85,7 +85,7 @@ class Gate:
         row = await self.ctx.loaders.certificate.load(identifier)
         if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
             raise Forbidden("an issuer reads the certificates its own authority issued only")
-        if reach is Reach.SELF and (row is None or not await self._is_self(HolderKind(row.holder_kind), row.holder_id)):
+        if reach is Reach.SELF and (row is None or not await self.is_self(HolderKind(row.holder_kind), row.holder_id)):
             raise Forbidden("a citizen reads their own certificates only")
         if row is not None:
             # Reading a certificate is reading its holder's data.
@@ -96,7 +96,7 @@ class Gate:
         """The view of a subject reached from another one, or the reason it may not be."""
         self._touch(kind, holder_id, reached=False)
         reach = self._reach(subject, parent.role)
-        if reach is Reach.SELF and not await self._is_self(kind, holder_id):
+        if reach is Reach.SELF and not await self.is_self(kind, holder_id):
             raise Forbidden("a citizen reads their own data and the enterprises they represent only")
         if reach is Reach.CONSENT:
             purpose = getattr(parent.access, "purpose", None)
@@ -112,7 +112,8 @@ class Gate:
         self._touch(kind, holder_id, reached=True, is_self=reach is Reach.SELF)
         return parent
 
-    async def _is_self(self, kind: HolderKind, holder_id: str) -> bool:
+    async def is_self(self, kind: HolderKind, holder_id: str) -> bool:
+        """The subject is the caller: their own person, or an enterprise they legally represent."""
         if kind is HolderKind.PERSON:
             return holder_id == self.principal.id_number
         enterprise = await self.ctx.loaders.enterprise.load(holder_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Enum, MetaData, String
 from sqlalchemy.engine import Dialect

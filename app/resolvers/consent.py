@@ -24,7 +24,7 @@ MAX_PURPOSES = 8
 
 async def _must_be_own(info: Info[Context, None], kind: HolderKind, holder_id: str) -> None:
     gate = info.context.gate
-    if not await gate._is_self(kind, holder_id):
+    if not await gate.is_self(kind, holder_id):
         raise Forbidden("a citizen gives and takes back consent for self and the enterprises they represent only")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tests.api import city
 from tests.api.conftest import Api, all_codes
-from tests.api.test_read import PERSON
 
 
 async def test_a_malformed_body_is_a_400_with_a_graphql_error(api: Api) -> None:

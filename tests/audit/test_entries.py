@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
