@@ -21,8 +21,11 @@ from app.schema import build_schema
 from app.view import GraphQLView
 
 
-def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_policy: bool = True) -> Starlette:
-    """The service. `audit` and `enforce_policy` are off only in the benchmark's comparisons."""
+def create_app(
+    settings: Settings | None = None, *, audit: bool = True, enforce_policy: bool = True, planned: bool = True
+) -> Starlette:
+    """The service. `audit` and `enforce_policy` are off only in the benchmark's comparisons;
+    `planned` (app/execution/compiled.py) only there and in the test that compares both ways."""
     settings = settings or Settings.from_env()
     engine = create_engine(settings)
     read_engine = create_read_engine(settings)
@@ -38,6 +41,7 @@ def create_app(settings: Settings | None = None, *, audit: bool = True, enforce_
         verifier=TokenVerifier(settings),
         audit=store,
         dev=settings.is_dev,
+        planned=planned,
     )
 
     async def healthz(request: Request) -> JSONResponse:

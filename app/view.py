@@ -34,6 +34,7 @@ from app.auth.tokens import TokenVerifier
 from app.context import Context
 from app.db.request import RequestDatabase
 from app.errors import ErrorCode, XinzhengError
+from app.execution.compiled import QueryPlanner
 from app.resolvers.loaders import Loaders
 from app.schema.errors import format_errors
 
@@ -74,8 +75,11 @@ class GraphQLView(GraphQL):
         verifier: TokenVerifier,
         audit: AuditStore | None,
         dev: bool,
+        planned: bool = True,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
+        # Queries run from cached plans; what a plan does not cover runs through strawberry.
+        self.planner = QueryPlanner(schema) if planned else None
         self.engine = engine
         self.read_engine = read_engine
         self.verifier = verifier
@@ -116,13 +120,18 @@ class GraphQLView(GraphQL):
                     audit=record,
                     audit_store=self.audit,
                 )
-                result = await self.schema.execute(
-                    graphql_request.query,
-                    variable_values=graphql_request.variables,
-                    context_value=context,
-                    operation_name=graphql_request.operation_name,
-                    allowed_operation_types=ALLOWED_OPERATIONS,
-                )
+                plan = self.planner.plan(graphql_request.query, graphql_request.operation_name) if self.planner else None
+                if plan is not None:
+                    record.operation("query", plan.operation_name)
+                    result = await plan.execute(graphql_request.variables, context)
+                else:
+                    result = await self.schema.execute(
+                        graphql_request.query,
+                        variable_values=graphql_request.variables,
+                        context_value=context,
+                        operation_name=graphql_request.operation_name,
+                        allowed_operation_types=ALLOWED_OPERATIONS,
+                    )
             except BodyRefused as e:
                 return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
             except XinzhengError as e:

@@ -83,6 +83,12 @@ class AuditRecord:
         self.variables = redact(variables) if variables else None
         self.operation_name = _cut(operation_name, MAX_NAME)
 
+    def operation(self, operation_type: str, document_name: str | None) -> None:
+        """The operation the document runs: its type, and its name if the body gave none."""
+        self.operation_type = operation_type.upper()
+        if self.operation_name is None:
+            self.operation_name = _cut(document_name, MAX_NAME)
+
     def access(self, access: Any) -> None:
         """The access context given at the root (the first one, when aliases give several)."""
         if access is None or self.purpose or self.consent_id or self.case_number:

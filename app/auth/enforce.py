@@ -108,11 +108,14 @@ class DisclosureReport(SchemaExtension):
     """Lists the masked and denied paths in the response's top-level extensions."""
 
     def get_results(self) -> dict[str, Any]:
-        context = self.execution_context.context
-        disclosure: Disclosure | None = getattr(context, "disclosure", None)
-        if disclosure is None or not (disclosure.masked or disclosure.denied):
-            return {}
-        return {"masked": disclosure.masked, "denied": disclosure.denied}
+        return disclosure_extensions(getattr(self.execution_context.context, "disclosure", None))
+
+
+def disclosure_extensions(disclosure: Disclosure | None) -> dict[str, Any]:
+    """The response's `masked` and `denied` extensions; nothing when nothing was held back."""
+    if disclosure is None or not (disclosure.masked or disclosure.denied):
+        return {}
+    return {"masked": disclosure.masked, "denied": disclosure.denied}
 
 
 def _object_types(schema: strawberry.Schema) -> dict[str, GraphQLObjectType]:
