@@ -129,3 +129,27 @@ def test_the_token_command_refuses_a_citizen_without_id_number() -> None:
     )
     assert made.returncode == 1
     assert "id_number" in made.stderr
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    """Verified tokens are remembered for speed; never past their expiry (on the verifier's clock)."""
+    import pytest
+
+    from app.auth.tokens import InvalidToken, TokenVerifier, mint
+    from tests.api.conftest import settings_for
+
+    settings = settings_for("sqlite+aiosqlite:///unused.db")
+    issued = dt.datetime(2020, 1, 1, 9, 0, tzinfo=dt.timezone.utc)  # long past: no claim is in the future
+    now = [issued.timestamp()]
+    verifier = TokenVerifier(settings, clock=lambda: now[0])
+    token = mint(settings, role=Role.BANK, org=city.BANK, ttl=dt.timedelta(minutes=5), now=issued)
+    assert verifier.verify(token).org == city.BANK
+    now[0] += 299
+    assert verifier.verify(token).org == city.BANK  # remembered, still in time
+    now[0] += 1
+    for _ in range(2):  # refused, and refused again once it is no longer remembered
+        with pytest.raises(InvalidToken, match="expired"):
+            verifier.verify(token)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(InvalidToken, match="not valid"):
+        TokenVerifier(settings, clock=lambda: issued.timestamp()).verify(tampered)
