@@ -1,7 +1,7 @@
 """CPU time per request, with the apps called in-process: no sockets, no client, no uvicorn.
 
     python bench/inprocess.py [--database-url URL] [--persons N] [--requests R] [--concurrency C]
-                              [--apps graphql,reference,no-audit,no-policy] [--repeat K] [--profile FILE]
+                              [--apps graphql,reference,no-audit,no-policy,unplanned] [--repeat K] [--profile FILE]
 
 The load figures of bench/run.py drift 20-30% between windows on a small shared machine; CPU
 time spent per request by one process is steadier, and it is what a CPU-bound server's
@@ -91,8 +91,8 @@ def build(name: str) -> App:
 
     from app.main import create_app
 
-    return {"graphql": create_app, "reference": reference.create_app,
-            "no-audit": variants.audit_off, "no-policy": variants.policy_off}[name]()  # fmt: skip
+    return {"graphql": create_app, "reference": reference.create_app, "no-audit": variants.audit_off,
+            "no-policy": variants.policy_off, "unplanned": variants.unplanned}[name]()  # fmt: skip
 
 
 async def measure(args: argparse.Namespace, token: str, subjects: list[run.Subject]) -> dict[str, list[float]]:

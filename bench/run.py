@@ -216,6 +216,8 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         print(
             f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off"
         )
+    if "unplanned" in results:
+        print(f"planned queries: {results['graphql']['rps'] / results['unplanned']['rps']:.2f} times the throughput of unplanned")
     for name, r in results.items():
         if r["first_failure"]:
             print(f"{name}: first failure: {r['first_failure']}")
@@ -244,7 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--variants",
         action="store_true",
-        help="also load the service with the audit log off and with the field policy off (bench/variants.py)",
+        help="also load the service with the audit log off, with the field policy off, and with queries"
+        " unplanned (bench/variants.py)",
     )
     args = p.parse_args(argv)
     if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1 or args.rounds < 1:
@@ -285,6 +288,9 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
             start_server(stack, "no-audit", ["--factory", "variants:audit_off", "--app-dir", str(BENCH_DIR)], env, tmp),
             start_server(
                 stack, "no-policy", ["--factory", "variants:policy_off", "--app-dir", str(BENCH_DIR)], env, tmp
+            ),
+            start_server(
+                stack, "unplanned", ["--factory", "variants:unplanned", "--app-dir", str(BENCH_DIR)], env, tmp
             ),
         ]
     for server in servers + variants:

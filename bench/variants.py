@@ -1,6 +1,7 @@
 """The service with one layer switched off, for `bench/run.py --variants` only.
 
-They measure what the field policy and the audit log cost. Neither switch exists outside
+They measure what the field policy and the audit log cost, and what planning queries saves
+(app/execution/compiled.py; unplanned, every query runs through strawberry and graphql-core). Neither switch exists outside
 this file: `create_app`'s keyword arguments are not reachable from the environment, so no
 deployment can run without them.
 """
@@ -18,3 +19,7 @@ def audit_off() -> Starlette:
 
 def policy_off() -> Starlette:
     return create_app(enforce_policy=False)
+
+
+def unplanned() -> Starlette:
+    return create_app(planned=False)
