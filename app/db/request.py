@@ -3,7 +3,8 @@
 graphql-core resolves sibling fields concurrently, and one connection runs one statement at a
 time, so reads take turns under a lock. DataLoaders batch each level of the query into one
 statement per list, so taking turns costs little and a request holds one pooled connection.
-Reads return plain Rows (no ORM identity map, no lazy loads).
+Reads return plain Rows (no ORM identity map, no lazy loads). A statement run more than once
+(the loaders' constants) is compiled once and run on the driver itself (app/db/read.py).
 
 Writes (mutations) go to a second connection whose transaction stays open until the request
 ends, so that the view can append the audit entry to it and commit both together.
@@ -19,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db.read import CompiledRead, Reads, raise_asyncpg_error, raise_sqlite_error, reads_for
+
 
 class RequestDatabase:
     def __init__(
@@ -30,6 +33,10 @@ class RequestDatabase:
         self._read_engine = read_engine
         self._sync_conn: Connection | None = None
         self._lock = asyncio.Lock()
+        # The compiled reads of this database (None while someone watches its statements), and
+        # PostgreSQL: asyncpg's own connection under the read connection.
+        self._reads: Reads | None = None
+        self._driver: Any = None
         self._writer: AsyncConnection | None = None
         # The audit writer's turn, taken before the first write and kept until the commit:
         # on SQLite an open write transaction holds the database's one writer lock, and the
@@ -39,17 +46,66 @@ class RequestDatabase:
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         if self._read_engine is not None:
-            if self._sync_conn is None:
-                # The sqlite3 driver opens no transaction for a SELECT: each read autocommits.
-                self._sync_conn = self._read_engine.connect()
-            return self._sync_conn.execute(statement, params).all()
+            return self._sqlite_rows(statement, params)
         async with self._lock:
             if self._conn is None:
                 # Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
                 conn = await self._engine.connect()
                 self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await self._conn.execute(statement, params)
-            return result.all()
+                self._reads = None if _observed(self._conn.sync_connection) else reads_for(self._engine.dialect)
+            read = self._reads.get(statement) if self._reads is not None else None
+            query = _bind(read, params)
+            if read is None or query is None:
+                try:
+                    return (await self._conn.execute(statement, params)).all()
+                except BaseException:
+                    self._driver = None  # SQLAlchemy may have replaced a lost connection
+                    raise
+            return await self._asyncpg_rows(self._conn, read, *query)
+
+    async def _asyncpg_rows(self, conn: AsyncConnection, read: CompiledRead, sql: str, args: list[Any]) -> list[Row[Any]]:
+        if self._driver is None:
+            self._driver = (await conn.get_raw_connection()).driver_connection
+        try:
+            if read.make_row is None:
+                # The first run: asyncpg's types of the columns choose their result processors.
+                prepared = await self._driver.prepare(sql)
+                read.describe([attribute.type.oid for attribute in prepared.get_attributes()])
+                records = await prepared.fetch(*args)
+            else:
+                records = await self._driver.fetch(sql, *args)  # asyncpg prepares it once per connection
+        except Exception as error:
+            self._driver = None
+            await conn.run_sync(raise_asyncpg_error, error, sql, args)
+            raise
+        except BaseException as error:
+            # Cancelled mid-statement: the connection's state is unknown. SQLAlchemy's own path
+            # invalidates it too, so that the pool never hands it out again.
+            self._driver = None
+            conn.sync_connection.invalidate(error)
+            raise
+        return read.rows(records)
+
+    def _sqlite_rows(self, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
+        assert self._read_engine is not None
+        if self._sync_conn is None:
+            # The sqlite3 driver opens no transaction for a SELECT: each read autocommits.
+            self._sync_conn = self._read_engine.connect()
+            self._reads = None if _observed(self._sync_conn) else reads_for(self._read_engine.dialect)
+        read = self._reads.get(statement) if self._reads is not None else None
+        query = _bind(read, params)
+        if read is None or query is None:
+            return self._sync_conn.execute(statement, params).all()
+        sql, args = query
+        cursor = self._sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, args)
+            raw = cursor.fetchall()
+        except BaseException as error:
+            raise_sqlite_error(self._sync_conn, error, sql, args, cursor)
+        finally:
+            cursor.close()
+        return read.rows(raw)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -74,6 +130,7 @@ class RequestDatabase:
     async def release_reads(self) -> None:
         """Give the read connection back as soon as the answer is made, before the audit entry is
         written: a request waiting for its entry must not hold a connection the writer needs."""
+        self._driver = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
@@ -92,3 +149,19 @@ class RequestDatabase:
             if self._holds_turn and self._write_turn is not None:
                 self._holds_turn = False
                 self._write_turn.release()
+
+
+def _observed(conn: Connection) -> bool:
+    """Someone listens to this engine's statements or logs them: then every read goes through
+    SQLAlchemy's execution, where they see it (the fast path fires no cursor events)."""
+    dispatch = conn.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute) or conn._echo
+
+
+def _bind(read: CompiledRead | None, params: Mapping[str, Any] | None) -> tuple[str, list[Any]] | None:
+    if read is None:
+        return None
+    try:
+        return read.bind(params or {})
+    except Exception:  # a value its type refuses: SQLAlchemy's execution raises it, as it always has
+        return None
