@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,28 @@ class Tokens:
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings, statements: list[str]) -> None:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, engines: list[Any]) -> None:
         self.client = client
         self.tokens = Tokens(settings)
-        self.statements = statements
+        self.engines = engines
+
+    @contextlib.contextmanager
+    def counting_statements(self) -> Iterator[list[str]]:
+        """Every statement run meanwhile, whichever engine runs it (SQLite reads go through a sync
+        engine). While someone listens, reads take SQLAlchemy's ordinary path, where they are seen
+        (app/db/request.py); the rest of the suite runs them on the fast path."""
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", count)
+        try:
+            yield statements
+        finally:
+            for engine in self.engines:
+                event.remove(engine, "before_cursor_execute", count)
 
     async def post(self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None,
                    content: bytes | None = None) -> httpx.Response:
@@ -136,14 +155,10 @@ def city_database(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathF
 async def api(city_database: str) -> AsyncIterator[Api]:
     settings = settings_for(city_database)
     app = create_app(settings)
-    statements: list[str] = []
     engine = app.state.engine
-    # Every statement, whichever engine runs it (SQLite reads go through a sync engine).
-    for counted in (engine.sync_engine, app.state.read_engine):
-        if counted is not None:
-            event.listen(counted, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    engines = [e for e in (engine.sync_engine, app.state.read_engine) if e is not None]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
-        yield Api(client, settings, statements)
+        yield Api(client, settings, engines)
     await engine.dispose()
 
 
