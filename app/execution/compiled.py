@@ -70,6 +70,7 @@ from strawberry.types import ExecutionResult, Info
 from strawberry.types.field import StrawberryField
 
 from app.auth.enforce import disclosure_extensions
+from app.execution.arguments import Arguments, plan_arguments
 
 # Distinct query texts kept planned; clients send a few (DOCUMENT_CACHE_SIZE in app/schema).
 PLAN_CACHE_SIZE = 1024
@@ -89,7 +90,7 @@ class FieldPlan:
 
     __slots__ = (
         "key", "name", "parent", "nodes", "field_def", "return_type", "non_null", "complete",
-        "python_name", "strawberry_field", "static_args", "extension_resolvers", "typename",
+        "python_name", "strawberry_field", "static_args", "extension_resolvers", "typename", "arguments",
     )  # fmt: skip
 
     def __init__(self, key: str, parent: GraphQLObjectType, nodes: list[FieldNode]) -> None:
@@ -101,6 +102,7 @@ class FieldPlan:
         self.python_name: str | None = None  # a plain attribute (strawberry's "basic field")
         self.strawberry_field: StrawberryField | None = None  # a resolver, or field extensions
         self.static_args: dict[str, Any] | None = None
+        self.arguments: Arguments | None = None  # None: strawberry's get_arguments converts them
         self.extension_resolvers: list[Callable[..., Any]] = []
         self.field_def: GraphQLField | None = None
         self.return_type: GraphQLOutputType | None = None
@@ -153,9 +155,12 @@ class FieldPlan:
         kwargs = self.static_args
         if kwargs is None:
             kwargs = get_argument_values(self.field_def, self.nodes[0], run.variable_values)
-        field_args, field_kwargs = get_arguments(
-            field=sf, source=source, info=info, kwargs=kwargs, config=run.config, scalar_registry=run.scalar_registry
-        )
+        if self.arguments is not None:
+            field_args, field_kwargs = self.arguments(source, info, kwargs)
+        else:
+            field_args, field_kwargs = get_arguments(
+                field=sf, source=source, info=info, kwargs=kwargs, config=run.config, scalar_registry=run.scalar_registry
+            )
         if not self.extension_resolvers:
             return sf.get_result(source, info=info, args=field_args, kwargs=field_kwargs)
         wants_info = field_kwargs.pop("info", None) is not None
@@ -517,6 +522,7 @@ class _OperationPlanner:
             plan.extension_resolvers = build_field_extension_resolvers(sf) if sf.extensions else []
             if not _uses_variables(nodes[0]):
                 plan.static_args = get_argument_values(field_def, nodes[0], None)
+            plan.arguments = plan_arguments(sf, self.schema.config, self.schema.schema_converter.scalar_registry)
         plan.complete = self._completer(field_def.type, nodes, parent.name, plan.name)
         return plan
 
