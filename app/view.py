@@ -115,7 +115,7 @@ class GraphQLView(GraphQL):
                     request=request,
                     principal=record.principal,
                     db=db,
-                    loaders=Loaders.build(db),
+                    loaders=Loaders(db),
                     today=clock.today(),
                     audit=record,
                     audit_store=self.audit,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, func, select
@@ -176,30 +176,48 @@ def _holder_id(key: HolderKey) -> str:
     return key[1]
 
 
-@dataclass(frozen=True)
 class Loaders:
-    person: DataLoader[str, Row[Any] | None]
-    enterprise: DataLoader[str, Row[Any] | None]
-    enterprises_by_rep: DataLoader[str, Sequence[Row[Any]]]
-    certificate: DataLoader[str, Row[Any] | None]
-    licences: DataLoader[HolderKey, Sequence[Row[Any]]]
-    penalties: DataLoader[HolderKey, Sequence[Row[Any]]]
-    certificates: DataLoader[HolderKey, Sequence[Row[Any]]]
-    consents: DataLoader[HolderKey, Sequence[Row[Any]]]
-    score: DataLoader[HolderKey, Row[Any] | None]
-    access_records: DataLoader[AccessKey, Sequence[Row[Any]]]
+    """The request's loaders, each made when first used: a query touches a few of them."""
 
-    @classmethod
-    def build(cls, db: RequestDatabase) -> Loaders:
-        return cls(
-            person=DataLoader(_one_each(db, PERSONS, lambda r: r.id_number)),
-            enterprise=DataLoader(_one_each(db, ENTERPRISES, lambda r: r.credit_code)),
-            enterprises_by_rep=DataLoader(_all_each(db, ENTERPRISES_BY_REP, lambda r: r.legal_rep_id_number)),
-            certificate=DataLoader(_one_each(db, CERTIFICATES, lambda r: r.identifier)),
-            licences=DataLoader(_all_each(db, LICENCES, _holder_key, _holder_id)),
-            penalties=DataLoader(_all_each(db, PENALTIES, _holder_key, _holder_id)),
-            certificates=DataLoader(_all_each(db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id)),
-            consents=DataLoader(_all_each(db, CONSENTS, _holder_key, _holder_id)),
-            score=DataLoader(_one_each(db, SCORES, _holder_key, _holder_id)),
-            access_records=DataLoader(_access_pages(db)),
-        )
+    def __init__(self, db: RequestDatabase) -> None:
+        self._db = db
+
+    @cached_property
+    def person(self) -> DataLoader[str, Row[Any] | None]:
+        return DataLoader(_one_each(self._db, PERSONS, lambda r: r.id_number))
+
+    @cached_property
+    def enterprise(self) -> DataLoader[str, Row[Any] | None]:
+        return DataLoader(_one_each(self._db, ENTERPRISES, lambda r: r.credit_code))
+
+    @cached_property
+    def enterprises_by_rep(self) -> DataLoader[str, Sequence[Row[Any]]]:
+        return DataLoader(_all_each(self._db, ENTERPRISES_BY_REP, lambda r: r.legal_rep_id_number))
+
+    @cached_property
+    def certificate(self) -> DataLoader[str, Row[Any] | None]:
+        return DataLoader(_one_each(self._db, CERTIFICATES, lambda r: r.identifier))
+
+    @cached_property
+    def licences(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
+        return DataLoader(_all_each(self._db, LICENCES, _holder_key, _holder_id))
+
+    @cached_property
+    def penalties(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
+        return DataLoader(_all_each(self._db, PENALTIES, _holder_key, _holder_id))
+
+    @cached_property
+    def certificates(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
+        return DataLoader(_all_each(self._db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id))
+
+    @cached_property
+    def consents(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
+        return DataLoader(_all_each(self._db, CONSENTS, _holder_key, _holder_id))
+
+    @cached_property
+    def score(self) -> DataLoader[HolderKey, Row[Any] | None]:
+        return DataLoader(_one_each(self._db, SCORES, _holder_key, _holder_id))
+
+    @cached_property
+    def access_records(self) -> DataLoader[AccessKey, Sequence[Row[Any]]]:
+        return DataLoader(_access_pages(self._db))
