@@ -69,8 +69,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await engine.dispose()
-        if read_engine is not None:
-            read_engine.dispose()
+        if graphql.sqlite is not None:
+            graphql.sqlite.close()
         if store is not None and store.sync_engine is not None:
             store.sync_engine.dispose()
 

@@ -32,7 +32,7 @@ from app.auth.backend import authenticate
 from app.auth.enforce import Disclosure
 from app.auth.tokens import TokenVerifier
 from app.context import Context
-from app.db.request import RequestDatabase
+from app.db.request import RequestDatabase, SQLiteReader
 from app.errors import ErrorCode, XinzhengError
 from app.execution.compiled import QueryPlanner
 from app.resolvers.loaders import Loaders
@@ -81,7 +81,7 @@ class GraphQLView(GraphQL):
         # Queries run from cached plans; what a plan does not cover runs through strawberry.
         self.planner = QueryPlanner(schema) if planned else None
         self.engine = engine
-        self.read_engine = read_engine
+        self.sqlite = SQLiteReader(read_engine) if read_engine is not None else None
         self.verifier = verifier
         self.audit = audit  # None only for the benchmark's audit-off comparison
 
@@ -102,7 +102,7 @@ class GraphQLView(GraphQL):
             at=clock.now(),
             client_address=request.client.host if request.client else None,
         )
-        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, read_engine=self.read_engine)
+        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite)
         context: Context | None = None
         try:
             try:

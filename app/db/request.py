@@ -1,7 +1,9 @@
-"""One database connection per GraphQL request for reads, opened on first use; one for writes.
+"""A GraphQL request's database: its reads, and its writes kept open for the audit entry.
 
-graphql-core resolves sibling fields concurrently, and one connection runs one statement at a
-time, so reads take turns under a lock. DataLoaders batch each level of the query into one
+PostgreSQL: one pooled connection per request for reads, opened on first use. Sibling fields
+resolve concurrently, and one connection runs one statement at a time, so reads take turns
+under a lock. SQLite: every request reads through one sqlite3 connection of the process
+(`SQLiteReader`), which needs no turns: a statement runs to its end on the event loop. DataLoaders batch each level of the query into one
 statement per list, so taking turns costs little and a request holds one pooled connection.
 Reads return plain Rows (no ORM identity map, no lazy loads). A statement run more than once
 (the loaders' constants) is compiled once and run on the driver itself (app/db/read.py).
@@ -23,15 +25,41 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db.read import CompiledRead, Reads, raise_asyncpg_error, raise_sqlite_error, reads_for
 
 
+class SQLiteReader:
+    """SQLite: one sqlite3 connection for the reads of every request in this process.
+
+    sqlite3 runs a statement to its end without giving the event loop a turn, and in
+    autocommit each SELECT is its own transaction, so requests never interleave inside a
+    statement and none holds anything between two. A connection per request cost a pool
+    checkout and return (a reset, events, a Connection object) on every request: profiled,
+    more than a small query's statements. In WAL mode a reader never waits for the writer.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine  # app/db/session.py create_read_engine
+        self._conn: Connection | None = None
+        self.reads = reads_for(engine.dialect)
+
+    def connection(self) -> Connection:
+        conn = self._conn
+        if conn is None or conn.invalidated or conn.closed:
+            conn = self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+        self.engine.dispose()
+
+
 class RequestDatabase:
     def __init__(
-        self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None, read_engine: Engine | None = None
+        self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None, sqlite: SQLiteReader | None = None
     ) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = None
-        # SQLite: reads through plain sqlite3 on the loop (app/db/session.py create_read_engine).
-        self._read_engine = read_engine
-        self._sync_conn: Connection | None = None
+        self._sqlite = sqlite
         self._lock = asyncio.Lock()
         # The compiled reads of this database (None while someone watches its statements), and
         # PostgreSQL: asyncpg's own connection under the read connection.
@@ -45,8 +73,8 @@ class RequestDatabase:
         self._holds_turn = False
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
-        if self._read_engine is not None:
-            return self._sqlite_rows(statement, params)
+        if self._sqlite is not None:
+            return self._sqlite_rows(self._sqlite, statement, params)
         async with self._lock:
             if self._conn is None:
                 # Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
@@ -86,23 +114,20 @@ class RequestDatabase:
             raise
         return read.rows(records)
 
-    def _sqlite_rows(self, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
-        assert self._read_engine is not None
-        if self._sync_conn is None:
-            # The sqlite3 driver opens no transaction for a SELECT: each read autocommits.
-            self._sync_conn = self._read_engine.connect()
-            self._reads = None if _observed(self._sync_conn) else reads_for(self._read_engine.dialect)
-        read = self._reads.get(statement) if self._reads is not None else None
+    @staticmethod
+    def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
+        conn = sqlite.connection()
+        read = None if _observed(conn) else sqlite.reads.get(statement)
         query = _bind(read, params)
         if read is None or query is None:
-            return self._sync_conn.execute(statement, params).all()
+            return conn.execute(statement, params).all()
         sql, args = query
-        cursor = self._sync_conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, args)
             raw = cursor.fetchall()
         except BaseException as error:
-            raise_sqlite_error(self._sync_conn, error, sql, args, cursor)
+            raise_sqlite_error(conn, error, sql, args, cursor)
         finally:
             cursor.close()
         return read.rows(raw)
@@ -134,9 +159,6 @@ class RequestDatabase:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
-        if self._sync_conn is not None:
-            sync_conn, self._sync_conn = self._sync_conn, None
-            sync_conn.close()
 
     async def close(self) -> None:
         """Give the connections back (anything not committed is rolled back)."""

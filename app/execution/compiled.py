@@ -91,6 +91,7 @@ class FieldPlan:
     __slots__ = (
         "key", "name", "parent", "nodes", "field_def", "return_type", "non_null", "complete",
         "python_name", "strawberry_field", "static_args", "extension_resolvers", "typename", "arguments",
+        "leaf_attribute", "coerce",
     )  # fmt: skip
 
     def __init__(self, key: str, parent: GraphQLObjectType, nodes: list[FieldNode]) -> None:
@@ -108,6 +109,9 @@ class FieldPlan:
         self.return_type: GraphQLOutputType | None = None
         self.non_null = False
         self.complete: Complete = _identity
+        # A plain attribute of a leaf type: `execute_fields` takes it in one step when all is well.
+        self.leaf_attribute: str | None = None
+        self.coerce: Callable[[Any], Any] = _identity_value
 
     # The value of this field on `source`, completed: a value, or a coroutine that gives it.
     def execute(self, run: Run, source: Any, parent_path: Path | None) -> Any:
@@ -180,11 +184,32 @@ def _identity(run: Run, value: Any, path: Path) -> Any:
     return value
 
 
+def _identity_value(value: Any) -> Any:
+    return value
+
+
 def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> Any:
     """A dict of the fields' values; a coroutine giving it when some of them are awaited."""
     data: dict[str, Any] = {}
     pending: list[str] | None = None
     for plan in fields:
+        attribute = plan.leaf_attribute
+        if attribute is not None:
+            # Most fields are an attribute and a scalar: no path, no error handling, unless the
+            # value is missing or does not coerce; then `execute` goes the whole way and words it.
+            value = getattr(source, attribute, None)
+            if value is None:
+                if not plan.non_null and hasattr(source, attribute):
+                    data[plan.key] = None
+                    continue
+            elif not isinstance(value, Exception):
+                try:
+                    coerced = plan.coerce(value)
+                except Exception:
+                    coerced = None
+                if coerced is not None and coerced is not Undefined:
+                    data[plan.key] = coerced
+                    continue
         value = plan.execute(run, source, path)
         data[plan.key] = value
         if type(value) is CoroutineType:
@@ -524,6 +549,10 @@ class _OperationPlanner:
                 plan.static_args = get_argument_values(field_def, nodes[0], None)
             plan.arguments = plan_arguments(sf, self.schema.config, self.schema.schema_converter.scalar_registry)
         plan.complete = self._completer(field_def.type, nodes, parent.name, plan.name)
+        named = field_def.type.of_type if plan.non_null else field_def.type
+        if plan.python_name is not None and is_leaf_type(named):
+            plan.leaf_attribute = plan.python_name
+            plan.coerce = named.coerce_output_value
         return plan
 
     def _completer(self, gql_type: GraphQLOutputType, nodes: list[FieldNode], parent: str, name: str) -> Complete:

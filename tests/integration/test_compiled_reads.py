@@ -29,7 +29,7 @@ from app.auth.gate import CONSENT_BY_ID
 from app.config import Settings
 from app.db import read as read_module
 from app.db.read import Reads, reads_for
-from app.db.request import RequestDatabase
+from app.db.request import RequestDatabase, SQLiteReader
 from app.db.session import create_engine, create_read_engine
 from app.imports.seed import seed
 from app.resolvers import loaders
@@ -45,7 +45,7 @@ class Seeded:
     keys: dict[str, list[str]]
 
     def database(self) -> RequestDatabase:
-        return RequestDatabase(self.engine, read_engine=self.read_engine)
+        return RequestDatabase(self.engine, sqlite=SQLiteReader(self.read_engine) if self.read_engine else None)
 
     @property
     def dialect(self) -> Any:
