@@ -68,6 +68,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if graphql.postgres is not None:
+            await graphql.postgres.close()
         await engine.dispose()
         if graphql.sqlite is not None:
             graphql.sqlite.close()

@@ -32,7 +32,8 @@ from app.auth.backend import authenticate
 from app.auth.enforce import Disclosure
 from app.auth.tokens import TokenVerifier
 from app.context import Context
-from app.db.request import RequestDatabase, SQLiteReader
+from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
+from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
 from app.execution.compiled import QueryPlanner
 from app.resolvers.loaders import Loaders
@@ -82,6 +83,7 @@ class GraphQLView(GraphQL):
         self.planner = QueryPlanner(schema) if planned else None
         self.engine = engine
         self.sqlite = SQLiteReader(read_engine) if read_engine is not None else None
+        self.postgres = PostgresReader(engine, READ_CONNECTIONS) if read_engine is None else None
         self.verifier = verifier
         self.audit = audit  # None only for the benchmark's audit-off comparison
 
@@ -102,7 +104,7 @@ class GraphQLView(GraphQL):
             at=clock.now(),
             client_address=request.client.host if request.client else None,
         )
-        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite)
+        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres)
         context: Context | None = None
         try:
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Executable, Row
@@ -53,18 +54,86 @@ class SQLiteReader:
         self.engine.dispose()
 
 
+@dataclass(eq=False)
+class HeldConnection:
+    conn: AsyncConnection
+    generation: int
+    driver: Any = None  # asyncpg's own connection under it, once asked for
+    broken: bool = False  # a statement failed on it: it is closed, not lent again
+
+
+class PostgresReader:
+    """PostgreSQL: read connections kept open in autocommit and lent to one request at a time.
+
+    Checking a connection out of SQLAlchemy's async pool and back for every request (a
+    Connection object, pool events, the hop into a greenlet, a reset on return) cost about as
+    much as a request's statements on the client side. These stay checked out, up to `size`;
+    a request that waits for one waits in turn. A connection a statement failed on is closed
+    and replaced; when one was lost (invalidated: the database may have restarted), the idle
+    ones are replaced too when next lent, as SQLAlchemy's pool does after a disconnect.
+    """
+
+    def __init__(self, engine: AsyncEngine, size: int, *, keep: bool = True) -> None:
+        self.engine = engine
+        self.keep = keep  # False: every connection is closed when given back (one-off uses, tests)
+        self.reads = reads_for(engine.dialect)
+        self._generation = 0
+        self._slots: asyncio.LifoQueue[HeldConnection | None] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._slots.put_nowait(None)  # a slot with no connection yet
+
+    async def acquire(self) -> HeldConnection:
+        held = await self._slots.get()
+        if held is not None and held.generation == self._generation:
+            return held
+        try:
+            if held is not None:
+                await _close(held)
+            conn = await self.engine.connect()
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN/ROLLBACK round trips
+        except BaseException:
+            self._slots.put_nowait(None)
+            raise
+        return HeldConnection(conn, self._generation)
+
+    async def release(self, held: HeldConnection) -> None:
+        if self.keep and not (held.broken or held.conn.closed or held.conn.invalidated):
+            self._slots.put_nowait(held)
+            return
+        if held.conn.invalidated:
+            self._generation += 1
+        try:
+            await _close(held)
+        finally:
+            self._slots.put_nowait(None)
+
+    async def close(self) -> None:
+        """Close the idle connections (at shutdown; lent ones are closed as they come back)."""
+        while not self._slots.empty():
+            held = self._slots.get_nowait()
+            if held is not None:
+                await _close(held)
+        self._generation += 1
+
+
+async def _close(held: HeldConnection) -> None:
+    with contextlib.suppress(Exception):  # it is being thrown away; a lost one may not close cleanly
+        await held.conn.close()
+
+
 class RequestDatabase:
     def __init__(
-        self, engine: AsyncEngine, write_turn: asyncio.Lock | None = None, sqlite: SQLiteReader | None = None
+        self,
+        engine: AsyncEngine,
+        write_turn: asyncio.Lock | None = None,
+        sqlite: SQLiteReader | None = None,
+        postgres: PostgresReader | None = None,
     ) -> None:
         self._engine = engine
-        self._conn: AsyncConnection | None = None
         self._sqlite = sqlite
+        self._postgres = postgres or PostgresReader(engine, 1, keep=False)
+        self._held: HeldConnection | None = None
         self._lock = asyncio.Lock()
-        # The compiled reads of this database (None while someone watches its statements), and
-        # PostgreSQL: asyncpg's own connection under the read connection.
-        self._reads: Reads | None = None
-        self._driver: Any = None
         self._writer: AsyncConnection | None = None
         # The audit writer's turn, taken before the first write and kept until the commit:
         # on SQLite an open write transaction holds the database's one writer lock, and the
@@ -76,40 +145,39 @@ class RequestDatabase:
         if self._sqlite is not None:
             return self._sqlite_rows(self._sqlite, statement, params)
         async with self._lock:
-            if self._conn is None:
-                # Reads run in autocommit: no BEGIN and ROLLBACK round trips around them.
-                conn = await self._engine.connect()
-                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                self._reads = None if _observed(self._conn.sync_connection) else reads_for(self._engine.dialect)
-            read = self._reads.get(statement) if self._reads is not None else None
+            if self._held is None:
+                self._held = await self._postgres.acquire()
+            held = self._held
+            reads = self._postgres.reads
+            read = None if reads is None or _observed(held.conn.sync_connection) else reads.get(statement)
             query = _bind(read, params)
-            if read is None or query is None:
-                try:
-                    return (await self._conn.execute(statement, params)).all()
-                except BaseException:
-                    self._driver = None  # SQLAlchemy may have replaced a lost connection
-                    raise
-            return await self._asyncpg_rows(self._conn, read, *query)
+            try:
+                if read is None or query is None:
+                    return (await held.conn.execute(statement, params)).all()
+                return await self._asyncpg_rows(held, read, *query)
+            except BaseException:
+                held.broken = True  # closed and replaced when the request gives it back
+                raise
 
-    async def _asyncpg_rows(self, conn: AsyncConnection, read: CompiledRead, sql: str, args: list[Any]) -> list[Row[Any]]:
-        if self._driver is None:
-            self._driver = (await conn.get_raw_connection()).driver_connection
+    @staticmethod
+    async def _asyncpg_rows(held: HeldConnection, read: CompiledRead, sql: str, args: list[Any]) -> list[Row[Any]]:
+        conn = held.conn
+        if held.driver is None:
+            held.driver = (await conn.get_raw_connection()).driver_connection
         try:
             if read.make_row is None:
                 # The first run: asyncpg's types of the columns choose their result processors.
-                prepared = await self._driver.prepare(sql)
+                prepared = await held.driver.prepare(sql)
                 read.describe([attribute.type.oid for attribute in prepared.get_attributes()])
                 records = await prepared.fetch(*args)
             else:
-                records = await self._driver.fetch(sql, *args)  # asyncpg prepares it once per connection
+                records = await held.driver.fetch(sql, *args)  # asyncpg prepares it once per connection
         except Exception as error:
-            self._driver = None
             await conn.run_sync(raise_asyncpg_error, error, sql, args)
             raise
         except BaseException as error:
             # Cancelled mid-statement: the connection's state is unknown. SQLAlchemy's own path
             # invalidates it too, so that the pool never hands it out again.
-            self._driver = None
             conn.sync_connection.invalidate(error)
             raise
         return read.rows(records)
@@ -117,7 +185,7 @@ class RequestDatabase:
     @staticmethod
     def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
         conn = sqlite.connection()
-        read = None if _observed(conn) else sqlite.reads.get(statement)
+        read = None if sqlite.reads is None or _observed(conn) else sqlite.reads.get(statement)
         query = _bind(read, params)
         if read is None or query is None:
             return conn.execute(statement, params).all()
@@ -155,10 +223,9 @@ class RequestDatabase:
     async def release_reads(self) -> None:
         """Give the read connection back as soon as the answer is made, before the audit entry is
         written: a request waiting for its entry must not hold a connection the writer needs."""
-        self._driver = None
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
+        if self._held is not None:
+            held, self._held = self._held, None
+            await self._postgres.release(held)
 
     async def close(self) -> None:
         """Give the connections back (anything not committed is rolled back)."""

@@ -17,6 +17,9 @@ from app.config import VAR_DIR, Settings
 # new session and every statement prepared again (profiled: it cost more than the queries).
 POOL_SIZE = 32
 MAX_OVERFLOW = 32
+# PostgreSQL: connections kept for reads (app/db/request.py PostgresReader), out of the pool's;
+# the rest serve the audit log, mutations and the health checks.
+READ_CONNECTIONS = 24
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:

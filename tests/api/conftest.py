@@ -157,9 +157,11 @@ async def api(city_database: str) -> AsyncIterator[Api]:
     app = create_app(settings)
     engine = app.state.engine
     engines = [e for e in (engine.sync_engine, app.state.read_engine) if e is not None]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
+    # The app's lifespan, as a server runs it: at the end it closes its connections.
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+    ) as client:
         yield Api(client, settings, engines)
-    await engine.dispose()
 
 
 def today() -> dt.date:

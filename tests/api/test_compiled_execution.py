@@ -11,6 +11,7 @@ receipt (requestId, auditSeq).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,15 +56,14 @@ class Twins:
 async def twins(city_database: str) -> AsyncIterator[Twins]:
     settings = settings_for(city_database)
     apps = [create_app(settings), create_app(settings, planned=False)]
-    clients = [
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") for app in apps
-    ]
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            clients.append(await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test")
+            ))  # fmt: skip
         yield Twins(clients[0], clients[1], Tokens(settings))
-    finally:
-        for client, app in zip(clients, apps):
-            await client.aclose()
-            await app.state.engine.dispose()
 
 
 def role_token(tokens: Tokens, role: Role) -> str | None:

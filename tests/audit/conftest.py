@@ -123,11 +123,10 @@ async def service(empty_database_url: str) -> AsyncIterator[Service]:
     """The service on a new empty database, a signed checkpoint every CHECKPOINT_EVERY entries."""
     settings = settings_for(empty_database_url, checkpoint_every=CHECKPOINT_EVERY)
     app = create_app(settings)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
-            yield Service(client, settings)
-    finally:
-        await app.state.engine.dispose()
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+    ) as client:
+        yield Service(client, settings)
 
 
 def backend(database_url: str) -> str:

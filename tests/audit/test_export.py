@@ -55,11 +55,10 @@ async def export(export_database: str, tmp_path_factory: pytest.TempPathFactory)
     """A chain made by real requests, exported once per backend with `xinzheng audit export`."""
     url = export_database
     app = create_app(settings_for(url, checkpoint_every=CHECKPOINT_EVERY))
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client:
-            await make_chain(Service(client, settings_for(url, checkpoint_every=CHECKPOINT_EVERY)))
-    finally:
-        await app.state.engine.dispose()
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+    ) as client:
+        await make_chain(Service(client, settings_for(url, checkpoint_every=CHECKPOINT_EVERY)))
     path = tmp_path_factory.mktemp("export") / "audit.jsonl"
     result = xinzheng("audit", "export", "--output", str(path), database_url=url)
     assert result.returncode == 0, result.stderr
