@@ -69,8 +69,9 @@ class PostgresReader:
     Connection object, pool events, the hop into a greenlet, a reset on return) cost about as
     much as a request's statements on the client side. These stay checked out, up to `size`;
     a request that waits for one waits in turn. A connection a statement failed on is closed
-    and replaced; when one was lost (invalidated: the database may have restarted), the idle
-    ones are replaced too when next lent, as SQLAlchemy's pool does after a disconnect.
+    and replaced; as it may have been lost (the database restarted, say), the idle
+    ones are replaced too when next lent (as SQLAlchemy's pool does after a disconnect; a
+    failed read is rare enough that replacing them after any failure costs nothing that matters).
     """
 
     def __init__(self, engine: AsyncEngine, size: int, *, keep: bool = True) -> None:
@@ -100,8 +101,8 @@ class PostgresReader:
         if self.keep and not (held.broken or held.conn.closed or held.conn.invalidated):
             self._slots.put_nowait(held)
             return
-        if held.conn.invalidated:
-            self._generation += 1
+        # A statement failed on it: if the database dropped it, it dropped the idle ones too.
+        self._generation += 1
         try:
             await _close(held)
         finally:
