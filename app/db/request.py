@@ -1,15 +1,16 @@
 """A GraphQL request's database: its reads, and its writes kept open for the audit entry.
 
-PostgreSQL: one pooled connection per request for reads, opened on first use. Sibling fields
-resolve concurrently, and one connection runs one statement at a time, so reads take turns
-under a lock. SQLite: every request reads through one sqlite3 connection of the process
-(`SQLiteReader`), which needs no turns: a statement runs to its end on the event loop. DataLoaders batch each level of the query into one
-statement per list, so taking turns costs little and a request holds one pooled connection.
-Reads return plain Rows (no ORM identity map, no lazy loads). A statement run more than once
-(the loaders' constants) is compiled once and run on the driver itself (app/db/read.py).
+PostgreSQL: each request borrows one of the read connections kept open (`PostgresReader`)
+when it first reads. Sibling fields resolve concurrently and a connection runs one statement
+at a time, so reads take turns under a lock; the loaders batch each level of a query into one
+statement per list (app/resolvers/loaders.py), so taking turns costs little. SQLite: every
+request reads through one sqlite3 connection of the process (`SQLiteReader`), which needs no
+turns: a statement runs to its end on the event loop (`rows_now`). Reads return plain Rows
+(no ORM identity map, no lazy loads). A statement run more than once (the loaders' constants)
+is compiled once and run on the driver itself (app/db/read.py).
 
-Writes (mutations) go to a second connection whose transaction stays open until the request
-ends, so that the view can append the audit entry to it and commit both together.
+Writes (mutations) go to a connection of their own whose transaction stays open until the
+request ends, so that the view can append the audit entry to it and commit both together.
 """
 
 from __future__ import annotations
@@ -141,6 +142,15 @@ class RequestDatabase:
         # audit append of another request must not wait on it while holding the turn itself.
         self._write_turn = write_turn
         self._holds_turn = False
+
+    @property
+    def reads_now(self) -> bool:
+        """Reads are had without waiting (SQLite on the loop): `rows_now` may be used."""
+        return self._sqlite is not None
+
+    def rows_now(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+        assert self._sqlite is not None, "only where reads_now"
+        return self._sqlite_rows(self._sqlite, statement, params)
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         if self._sqlite is not None:

@@ -14,7 +14,7 @@ the query once. This module does that for the queries this service runs:
   non-null), all fixed once. Plans are cached by query text, as parsed documents were.
 - `Plan.execute(variables, context)` runs a plan with graphql-core's semantics: variables
   and arguments coerced by graphql-core itself, sibling fields and list items resolved
-  concurrently (so that DataLoaders still batch), errors located at their path, a null in
+  concurrently (so that the loaders still batch), errors located at their path, a null in
   a non-null position propagated to the nearest nullable parent, errors under a nulled
   position dropped.
 
@@ -222,7 +222,7 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
 
 
 async def _settle(container: Any, keys: list[Any]) -> Any:
-    """Await the coroutines at `keys` of `container` together (DataLoaders batch across them).
+    """Await the coroutines at `keys` of `container` together (the loaders batch across them).
 
     Every one is settled before an error propagates, so no work is left running behind the
     answer and no error is recorded after it.

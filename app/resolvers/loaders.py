@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, func, select
-from strawberry.dataloader import DataLoader
 
 from app.db.models import (
     AccessRecord,
@@ -28,6 +27,7 @@ from app.db.models import (
     Person,
 )
 from app.db.request import RequestDatabase
+from app.resolvers.batching import BatchLoader
 from app.domain.enums import HolderKind
 
 HolderKey = tuple[HolderKind, str]
@@ -150,26 +150,44 @@ def _params(keys: list[Any], id_of: Callable[[Any], str]) -> dict[str, list[str]
 
 def _one_each(
     db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
-) -> Callable[[list[Any]], Any]:
-    async def load(keys: list[Any]) -> list[Row[Any] | None]:
-        rows = await db.rows(statement, _params(keys, id_of))
+) -> BatchLoader[Any, Row[Any] | None]:
+    def pick(keys: list[Any], rows: Sequence[Row[Any]]) -> list[Row[Any] | None]:
         found = {key_of(row): row for row in rows}
         return [found.get(k) for k in keys]
 
-    return load
+    return _loader(db, statement, id_of, pick)
 
 
 def _all_each(
     db: RequestDatabase, statement: Select[Any], key_of: Callable[[Row[Any]], Any], id_of: Callable[[Any], str] = str
-) -> Callable[[list[Any]], Any]:
-    async def load(keys: list[Any]) -> list[Sequence[Row[Any]]]:
-        rows = await db.rows(statement, _params(keys, id_of))
+) -> BatchLoader[Any, Sequence[Row[Any]]]:
+    def group(keys: list[Any], rows: Sequence[Row[Any]]) -> list[Sequence[Row[Any]]]:
         groups: dict[Any, list[Row[Any]]] = defaultdict(list)
         for row in rows:  # the statement's order is kept inside each group
             groups[key_of(row)].append(row)
         return [groups.get(k, []) for k in keys]
 
-    return load
+    return _loader(db, statement, id_of, group)
+
+
+def _loader(
+    db: RequestDatabase,
+    statement: Select[Any],
+    id_of: Callable[[Any], str],
+    answer: Callable[[list[Any], Sequence[Row[Any]]], list[Any]],
+) -> BatchLoader[Any, Any]:
+    """One statement per batch; on SQLite, read at once (app/db/request.py reads it on the loop)."""
+    if db.reads_now:
+
+        def fetch(keys: list[Any]) -> list[Any]:
+            return answer(keys, db.rows_now(statement, _params(keys, id_of)))
+
+        return BatchLoader(fetch)
+
+    async def fetch_async(keys: list[Any]) -> list[Any]:
+        return answer(keys, await db.rows(statement, _params(keys, id_of)))
+
+    return BatchLoader(fetch_async=fetch_async)
 
 
 def _holder_id(key: HolderKey) -> str:
@@ -183,41 +201,41 @@ class Loaders:
         self._db = db
 
     @cached_property
-    def person(self) -> DataLoader[str, Row[Any] | None]:
-        return DataLoader(_one_each(self._db, PERSONS, lambda r: r.id_number))
+    def person(self) -> BatchLoader[str, Row[Any] | None]:
+        return _one_each(self._db, PERSONS, lambda r: r.id_number)
 
     @cached_property
-    def enterprise(self) -> DataLoader[str, Row[Any] | None]:
-        return DataLoader(_one_each(self._db, ENTERPRISES, lambda r: r.credit_code))
+    def enterprise(self) -> BatchLoader[str, Row[Any] | None]:
+        return _one_each(self._db, ENTERPRISES, lambda r: r.credit_code)
 
     @cached_property
-    def enterprises_by_rep(self) -> DataLoader[str, Sequence[Row[Any]]]:
-        return DataLoader(_all_each(self._db, ENTERPRISES_BY_REP, lambda r: r.legal_rep_id_number))
+    def enterprises_by_rep(self) -> BatchLoader[str, Sequence[Row[Any]]]:
+        return _all_each(self._db, ENTERPRISES_BY_REP, lambda r: r.legal_rep_id_number)
 
     @cached_property
-    def certificate(self) -> DataLoader[str, Row[Any] | None]:
-        return DataLoader(_one_each(self._db, CERTIFICATES, lambda r: r.identifier))
+    def certificate(self) -> BatchLoader[str, Row[Any] | None]:
+        return _one_each(self._db, CERTIFICATES, lambda r: r.identifier)
 
     @cached_property
-    def licences(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
-        return DataLoader(_all_each(self._db, LICENCES, _holder_key, _holder_id))
+    def licences(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
+        return _all_each(self._db, LICENCES, _holder_key, _holder_id)
 
     @cached_property
-    def penalties(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
-        return DataLoader(_all_each(self._db, PENALTIES, _holder_key, _holder_id))
+    def penalties(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
+        return _all_each(self._db, PENALTIES, _holder_key, _holder_id)
 
     @cached_property
-    def certificates(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
-        return DataLoader(_all_each(self._db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id))
+    def certificates(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
+        return _all_each(self._db, CERTIFICATES_BY_HOLDER, _holder_key, _holder_id)
 
     @cached_property
-    def consents(self) -> DataLoader[HolderKey, Sequence[Row[Any]]]:
-        return DataLoader(_all_each(self._db, CONSENTS, _holder_key, _holder_id))
+    def consents(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
+        return _all_each(self._db, CONSENTS, _holder_key, _holder_id)
 
     @cached_property
-    def score(self) -> DataLoader[HolderKey, Row[Any] | None]:
-        return DataLoader(_one_each(self._db, SCORES, _holder_key, _holder_id))
+    def score(self) -> BatchLoader[HolderKey, Row[Any] | None]:
+        return _one_each(self._db, SCORES, _holder_key, _holder_id)
 
     @cached_property
-    def access_records(self) -> DataLoader[AccessKey, Sequence[Row[Any]]]:
-        return DataLoader(_access_pages(self._db))
+    def access_records(self) -> BatchLoader[AccessKey, Sequence[Row[Any]]]:
+        return BatchLoader(fetch_async=_access_pages(self._db))
