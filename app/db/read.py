@@ -303,6 +303,25 @@ def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Selec
     return visitors.replacement_traverse(statement, {}, replace), items
 
 
+def observed(conn: Connection) -> bool:
+    """Someone listens to this engine's statements or logs them: then every statement goes through
+    SQLAlchemy's execution, where they see it (the fast path fires no cursor events)."""
+    dispatch = conn.dispatch
+    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute) or conn._echo
+
+
+async def fetch_asyncpg(driver: Any, read: CompiledRead, sql: str, args: Sequence[Any]) -> list[Row[Any]]:
+    """A compiled read run on an asyncpg connection. Its first run prepares it, to learn the types
+    of its columns (asyncpg's), which choose the result processors."""
+    if read.make_row is None:
+        prepared = await driver.prepare(sql)
+        read.describe([attribute.type.oid for attribute in prepared.get_attributes()])
+        records = await prepared.fetch(*args)
+    else:
+        records = await driver.fetch(sql, *args)  # asyncpg prepares it once per connection
+    return read.rows(records)
+
+
 def raise_sqlite_error(conn: Connection, error: BaseException, sql: str, args: Sequence[Any], cursor: Any) -> NoReturn:
     """Raise a driver error as the ordinary path would: wrapped by SQLAlchemy, the connection
     invalidated if it was lost, the engine's handle_error listeners called."""
