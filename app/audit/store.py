@@ -7,6 +7,10 @@ lock, and `seq` being the primary key means two writers can never both extend th
 (a mutation's), so the two commit together or not at all. Entries of requests that finish
 at the same moment are written in one transaction (group commit), so under load the cost of
 a commit is shared while every caller still waits for its own entry to be durable.
+
+A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy
+(app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
+mutation's transaction through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.audit import keys
 from app.audit.chain import GENESIS, entry_hash, timestamp
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
+from app.db.write import Ordinary, Transaction, Writer
 
 audit_log = AuditEntry.__table__
 checkpoints = AuditCheckpoint.__table__
@@ -35,7 +40,12 @@ access_records = AccessRecord.__table__
 ADVISORY_LOCK_KEY = 0x585A4155444954
 MAX_ATTEMPTS = 8
 MAX_BATCH = 200  # entries written in one transaction at most
+# The append's statements, made once: a batch runs them on the driver, compiled once (app/db/write.py).
 HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+INSERT_ENTRIES = insert(audit_log)
+INSERT_ACCESSES = insert(access_records)
+INSERT_CHECKPOINTS = insert(checkpoints)
 
 # Entry field (API name) -> column.
 COLUMNS = {
@@ -67,8 +77,10 @@ class AuditStore:
         self, engine: AsyncEngine, key: Ed25519PrivateKey, checkpoint_every: int, sync_engine: Engine | None = None
     ) -> None:
         self.engine = engine
-        # SQLite: batches are appended through sqlite3 directly (app/db/session.py create_audit_engine).
+        # SQLite: batches are appended through sqlite3 (app/db/session.py create_audit_engine).
         self.sync_engine = sync_engine
+        # Batches' transactions, on one connection kept while entries keep coming.
+        self._writer = Writer(engine, sqlite=sync_engine)
         self.key = key
         self.key_id = keys.key_id(key.public_key())
         self.checkpoint_every = checkpoint_every
@@ -108,6 +120,14 @@ class AuditStore:
 
     async def _flush_waiting(self) -> None:
         while self._waiting:
+            try:
+                await self._flush_batches()
+            finally:
+                # Back to the pool until entries come again (if some came meanwhile: at once).
+                await self._writer.release()
+
+    async def _flush_batches(self) -> None:
+        while self._waiting:
             async with self.turn:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 try:
@@ -134,18 +154,11 @@ class AuditStore:
     ) -> list[int]:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                if conn is None and self.sync_engine is not None:
-                    with self.sync_engine.begin() as sync_own:
-                        head = sync_own.execute(HEAD).first()
-                        batch = self._prepare(head, items)
-                        for statement, rows in batch.statements():
-                            sync_own.execute(statement, rows)
-                        return batch.seqs
                 if conn is None:
-                    async with self.engine.begin() as own:
-                        return await self._append(own, items)
+                    async with self._writer.transaction() as tx:
+                        return await self._append(tx, items)
                 async with conn.begin_nested():
-                    seqs = await self._append(conn, items)
+                    seqs = await self._append(Ordinary(conn), items)
                 await conn.commit()
                 return seqs
             except (IntegrityError, DBAPIError) as e:
@@ -158,15 +171,13 @@ class AuditStore:
                 raise AuditWriteFailed(type(e).__name__) from e
         raise AuditWriteFailed("no attempts left")  # pragma: no cover
 
-    async def _append(
-        self, conn: AsyncConnection, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
-    ) -> list[int]:
+    async def _append(self, tx: Transaction, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int]:
         if self._postgres:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-        head = (await conn.execute(HEAD)).first()
+            await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
+        head = await tx.first(HEAD)
         batch = self._prepare(head, items)
         for statement, rows in batch.statements():
-            await conn.execute(statement, rows)
+            await tx.execute(statement, rows)
         return batch.seqs
 
     def _prepare(self, head: Row[Any] | None, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> Batch:
@@ -197,11 +208,11 @@ class Batch:
     seqs: list[int] = field(default_factory=list)
 
     def statements(self) -> list[tuple[Any, list[dict[str, Any]]]]:
-        out: list[tuple[Any, list[dict[str, Any]]]] = [(insert(audit_log), self.entries)]
+        out: list[tuple[Any, list[dict[str, Any]]]] = [(INSERT_ENTRIES, self.entries)]
         if self.accesses:
-            out.append((insert(access_records), self.accesses))
+            out.append((INSERT_ACCESSES, self.accesses))
         if self.checkpoints:
-            out.append((insert(checkpoints), self.checkpoints))
+            out.append((INSERT_CHECKPOINTS, self.checkpoints))
         return out
 
 

@@ -1,0 +1,337 @@
+"""Batched appends on the driver (app/db/write.py) store what SQLAlchemy's execution stores.
+
+The same entries, in the same batches, are appended on the driver (sqlite3, asyncpg) to one
+database and through SQLAlchemy (what a listener on the engine gets) to another; every stored
+row must be the same, column by column, as the driver reads it back (SQLite's storage class and
+text, PostgreSQL's JSON text and timestamps). A log written both ways must verify. And the
+driver path keeps the append's failure semantics: a value its column refuses fails its entry
+alone, SQLite's busy writer lock is waited for and retried, and on PostgreSQL a writer that
+extended the head first makes the loser retry on the new head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.audit import keys
+from app.audit.store import HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed
+from app.db.session import AUDIT_BUSY_MS, create_audit_engine, create_engine
+from app.db.write import Transaction
+from tests.api.conftest import settings_for
+from tests.audit.conftest import backend, stored_entries, xinzheng
+from tests.conftest import DatabaseFactory
+
+CHECKPOINT_EVERY = 7
+BATCHES = [1, 16, 1, 5, 16, 1]  # 40 entries, checkpoints inside batches and between them
+ZONES = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-3, minutes=-30))]
+VARIABLES: list[Any] = [
+    None,  # stored as JSON null, not SQL NULL
+    {},
+    {"id": "330106198503120028", "access": {"purpose": "LOAN_APPROVAL", "token": "[redacted]"}},
+    {"名字": "王芳", "n": [1, 2.5, None, True, -7], "quote": 'say "hi"\n\\'},
+    ["a", {"b": {}}],
+]
+TABLES = {"audit_log": "seq", "access_records": "id", "audit_checkpoints": "seq"}
+
+Item = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def item(i: int) -> Item:
+    """An entry's fields and its access records, as the view makes them, different by i."""
+    role = ["bank", "citizen", "public", "admin"][i % 4]
+    fields = {
+        "at": dt.datetime(2026, 11, 27, 8 + i % 5, i % 60, (i * 7) % 60, (i * 7919) % 1_000_000, tzinfo=ZONES[i % 3]),
+        "requestId": f"req-{i:04d}",
+        "actorSub": None if role == "public" else f"用户-{i}",
+        "actorRole": role,
+        "actorOrg": "91330100MA2H00001P" if role == "bank" else None,
+        "clientAddress": None if i % 7 == 0 else f"10.0.{i % 255}.{i % 7}",
+        "operationName": [None, "Me", 'Q"uote', "查询"][i % 4],
+        "operationType": ["QUERY", "MUTATION", None][i % 3],
+        "queryHash": None if i % 6 == 0 else f"{i:064x}",
+        "queryText": None if i % 6 == 0 else f"query Me {{ me {{ role }} }} # {i} 中文",
+        "variables": VARIABLES[i % len(VARIABLES)],
+        "purpose": "LOAN_APPROVAL" if i % 2 else None,
+        "consentId": f"c-{i}" if i % 3 == 0 else None,
+        "caseNumber": "案-2026-01" if i % 5 == 0 else None,
+        "subjects": [f"PERSON:3301061985031200{i % 100:02d}", "ENTERPRISE:91330100MA2H00001P"][: i % 3],
+        "fieldsMasked": ["person.phone"] if i % 2 else [],
+        "fieldsDenied": ["person.address", "person.phone"][: i % 3],
+        "outcome": ["SERVED", "PARTIAL", "DENIED", "REJECTED", "FAILED"][i % 5],
+        "errorCodes": [[], ["FORBIDDEN"], ["BAD_USER_INPUT", "FORBIDDEN"]][i % 3],
+        "durationMs": i * 3,
+    }
+    accesses = [
+        {
+            "holder_kind": "PERSON" if k == 0 else "ENTERPRISE",
+            "holder_id": "330106198503120028" if k == 0 else "91330100MA2H00001P",
+            "organisation_code": fields["actorOrg"],
+            "role": role,
+            "purpose": fields["purpose"],
+            "consent_id": fields["consentId"],
+            "case_number": fields["caseNumber"],
+        }
+        for k in range(i % 3)
+    ]
+    return fields, accesses
+
+
+def batches(start: int = 0) -> Iterator[list[Item]]:
+    i = start
+    for size in BATCHES:
+        yield [item(i + k) for k in range(size)]
+        i += size
+
+
+async def append_batch(store: AuditStore, items: list[Item]) -> list[int]:
+    """Appended together: every append is waiting before the flush starts, so one batch."""
+    return list(await asyncio.gather(*(store.append(fields, accesses) for fields, accesses in items)))
+
+
+@contextlib.contextmanager
+def through_sqlalchemy(store: AuditStore) -> Iterator[list[str]]:
+    """While someone listens to the writer's engine, batches go through SQLAlchemy's execution."""
+    engine = store.sync_engine or store.engine.sync_engine
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+@contextlib.asynccontextmanager
+async def audit_store(url: str) -> AsyncIterator[AuditStore]:
+    settings = settings_for(url, checkpoint_every=CHECKPOINT_EVERY)
+    engine = create_engine(settings)
+    store = AuditStore(engine, keys.audit_key(settings), CHECKPOINT_EVERY, create_audit_engine(settings))
+    try:
+        yield store
+    finally:
+        await engine.dispose()
+        if store.sync_engine is not None:
+            store.sync_engine.dispose()
+
+
+def used_the_driver(store: AuditStore, *statements: Any) -> bool:
+    compiled = store._writer.compiled
+    return all(statement in compiled for statement in (HEAD, INSERT_ENTRIES, *statements))
+
+
+async def stored_rows(url: str) -> dict[str, list[list[tuple[str, Any]]]]:
+    """Every row of the audit tables as the driver reads it, each value with its type."""
+    out: dict[str, list[list[tuple[str, Any]]]] = {}
+    if backend(url) == "sqlite":
+        db = sqlite3.connect(make_url(url).database or "")
+        try:
+            for table, order in TABLES.items():
+                rows = db.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+                out[table] = [[(type(v).__name__, v) for v in row] for row in rows]
+        finally:
+            db.close()
+        return out
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:  # asyncpg's own codecs: JSON comes back as its stored text
+        for table, order in TABLES.items():
+            rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY {order}")
+            out[table] = [[(type(v).__name__, v) for v in row.values()] for row in rows]
+    finally:
+        await conn.close()
+    return out
+
+
+@pytest.fixture
+def two_databases(databases: DatabaseFactory) -> tuple[str, str]:
+    return databases.new(), databases.new()
+
+
+async def test_the_driver_stores_the_rows_sqlalchemy_stores(two_databases: tuple[str, str]) -> None:
+    on_driver, on_sqlalchemy = two_databases
+    async with audit_store(on_driver) as store:
+        seqs = [await append_batch(store, b) for b in batches()]
+        assert used_the_driver(store, INSERT_ACCESSES, INSERT_CHECKPOINTS)
+    async with audit_store(on_sqlalchemy) as store:
+        with through_sqlalchemy(store) as statements:
+            ordinary = [await append_batch(store, b) for b in batches()]
+        assert not used_the_driver(store)
+        assert sum("INSERT INTO audit_log" in s for s in statements) == len(BATCHES)
+    assert seqs == ordinary
+    assert [s for batch in seqs for s in batch] == list(range(1, sum(BATCHES) + 1))
+
+    mine, theirs = await stored_rows(on_driver), await stored_rows(on_sqlalchemy)
+    assert [len(mine[t]) for t in TABLES] == [40, sum(i % 3 for i in range(40)), 40 // CHECKPOINT_EVERY]
+    for table in TABLES:
+        assert mine[table] == theirs[table], table
+    # What the comparison covered: JSON null, text, datetimes as the backend keeps them.
+    types = {value_type for row in mine["audit_log"] for value_type, _ in row}
+    assert {"int", "str", "NoneType"} <= types
+    assert ("str", "null") in mine["audit_log"][0]
+
+
+async def test_a_log_written_both_ways_verifies(empty_database_url: str) -> None:
+    url = empty_database_url
+    async with audit_store(url) as store:
+        for n, batch in enumerate(batches()):
+            if n % 2:
+                with through_sqlalchemy(store):
+                    await append_batch(store, batch)
+            else:
+                await append_batch(store, batch)
+        assert used_the_driver(store)
+    result = xinzheng("audit", "verify", database_url=url)
+    assert result.returncode == 0, result.stderr
+    assert f"intact: {sum(BATCHES)} entries" in result.stdout
+    assert f"{sum(BATCHES) // CHECKPOINT_EVERY} signed checkpoint(s)" in result.stdout
+
+
+@pytest.mark.parametrize("ordinary", [False, True], ids=["driver", "sqlalchemy"])
+async def test_an_entry_its_column_refuses_fails_alone(empty_database_url: str, ordinary: bool) -> None:
+    """A naive timestamp is refused by the column's type: that entry fails closed, the rest of
+    its batch is written one by one, and both paths fail it the same way."""
+    items = [item(i) for i in range(5)]
+    fields, accesses = items[2]
+    items[2] = ({**fields, "at": fields["at"].replace(tzinfo=None)}, accesses)
+    async with audit_store(empty_database_url) as store:
+        with through_sqlalchemy(store) if ordinary else contextlib.nullcontext():
+            results = await asyncio.gather(*(store.append(f, a) for f, a in items), return_exceptions=True)
+        bad = results.pop(2)
+        assert isinstance(bad, AuditWriteFailed) and str(bad) == "StatementError"
+        assert results == [1, 2, 3, 4]
+        assert await append_batch(store, [item(9)]) == [5]  # and the writer goes on
+    assert [e["requestId"] for e in await stored_entries(empty_database_url)] == [
+        "req-0000", "req-0001", "req-0003", "req-0004", "req-0009",
+    ]  # fmt: skip
+    assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
+
+
+@pytest.fixture
+def sqlite_url(databases: DatabaseFactory) -> str:
+    if databases.backend != "sqlite":
+        pytest.skip("SQLite's writer lock")
+    return databases.new()
+
+
+@contextlib.contextmanager
+def writer_lock_held(url: str) -> Iterator[sqlite3.Connection]:
+    """Another process's write transaction: it holds SQLite's one writer lock until it ends."""
+    rival = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+    rival.execute("BEGIN IMMEDIATE")
+    try:
+        yield rival
+    finally:
+        if rival.in_transaction:
+            rival.rollback()
+        rival.close()
+
+
+async def test_sqlite_waits_for_a_busy_writer_lock_and_tries_again(sqlite_url: str) -> None:
+    async with audit_store(sqlite_url) as store:
+        with writer_lock_held(sqlite_url) as rival:
+            waiting = asyncio.create_task(store.append(*item(0)))
+            await asyncio.sleep(0.08)  # a few attempts, each waiting AUDIT_BUSY_MS at most
+            assert not waiting.done()
+            rival.rollback()
+        assert await waiting == 1
+        assert used_the_driver(store)
+
+
+async def test_sqlite_fails_closed_when_the_writer_lock_never_comes(sqlite_url: str) -> None:
+    async with audit_store(sqlite_url) as store:
+        with writer_lock_held(sqlite_url):
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(AuditWriteFailed, match="database is locked"):
+                await store.append(*item(0))
+            assert asyncio.get_running_loop().time() - started >= 8 * AUDIT_BUSY_MS / 1000  # every attempt
+        assert await append_batch(store, [item(1)]) == [1]  # the lock gone, the writer goes on
+
+
+@pytest.fixture
+def postgres_url(databases: DatabaseFactory) -> str:
+    if databases.backend != "postgresql":
+        pytest.skip("on SQLite the writer lock is taken before the head is read: no writer can come between")
+    return databases.new()
+
+
+async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_retry(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a second process would, were it not for the advisory lock: between this append's read
+    of the head and its insert, another writer commits the entry after that head. The insert
+    fails on `seq` (pk_audit_log), and the append tries again on the new head."""
+    url = postgres_url
+    async with audit_store(url) as store, audit_store(url) as rival:
+        assert await append_batch(store, [item(0)]) == [1]
+        writer = store._writer
+        real = writer.transaction
+        raced = False
+
+        @contextlib.asynccontextmanager
+        async def racing() -> AsyncIterator[Transaction]:
+            async with real() as tx:
+                yield Racing(tx)
+
+        class Racing:
+            def __init__(self, tx: Transaction) -> None:
+                self.tx = tx
+                self.execute = tx.execute
+
+            async def first(self, statement: Any, params: Any = None) -> Any:
+                nonlocal raced
+                head = await self.tx.first(statement, params)
+                if not raced:
+                    raced = True
+                    batch = rival._prepare(head, [item(1)])
+                    engine = create_async_engine(url)
+                    try:
+                        async with engine.begin() as conn:
+                            for insert, rows in batch.statements():
+                                await conn.execute(insert, rows)
+                    finally:
+                        await engine.dispose()
+                return head
+
+        monkeypatch.setattr(writer, "transaction", racing)
+        assert await append_batch(store, [item(2), item(3)]) == [3, 4]
+        assert raced
+    assert [e["requestId"] for e in await stored_entries(url)] == ["req-0000", "req-0001", "req-0002", "req-0003"]
+    assert xinzheng("audit", "verify", database_url=url).returncode == 0
+
+
+async def test_postgresql_a_connection_the_database_dropped_fails_one_batch_at_most(postgres_url: str) -> None:
+    """After a restart the writer's pooled connection is dead: at most one batch fails closed, and
+    the connection is not handed out again."""
+    async with audit_store(postgres_url) as store:
+        assert await append_batch(store, [item(0), item(1)]) == [1, 2]
+        dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        admin = await asyncpg.connect(dsn)
+        try:
+            dropped = await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert dropped
+        try:
+            after = await append_batch(store, [item(2)])
+        except AuditWriteFailed:
+            after = []
+        for i in range(3, 6):
+            after += await append_batch(store, [item(i)])
+        assert len(after) >= 3 and after == list(range(3, 3 + len(after)))
+    assert xinzheng("audit", "verify", database_url=postgres_url).returncode == 0
