@@ -8,9 +8,9 @@ and variables lose anything that looks like a secret.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ def request_id_from(header: str | None) -> str:
     """An incoming X-Request-Id is honoured when it is a plain identifier; otherwise one is made."""
     if header and REQUEST_ID.match(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID
 
 
 def redact(value: Any) -> Any:
