@@ -38,7 +38,8 @@ import httpx
 import jwt
 import reference  # bench/reference.py: this script's directory is on sys.path
 from throwaway import DatabaseError, throwaway_database
-from servers import Server, ServerError, machine_busy, start_server, wait_ready
+from servers import Server, ServerError, backend_cpu_seconds, machine_busy, start_server, wait_ready
+from sqlalchemy.engine import make_url
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
@@ -152,12 +153,16 @@ def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
     )
 
 
-def load(server: Server, token: str, subjects: list[Subject], seconds: float, concurrency: int) -> dict[str, Any]:
-    """Drive one server from bench/loadgen.py, a separate process; its figures, plus the server's CPU time."""
+def load(
+    server: Server, token: str, subjects: list[Subject], seconds: float, concurrency: int, database: str | None = None
+) -> dict[str, Any]:
+    """Drive one server from bench/loadgen.py, a separate process; its figures, plus the server's
+    CPU time and, on PostgreSQL (`database` named), that of the backends serving it."""
     job = {
         "url": server.url, "token": token, "bodies": [s.body() for s in subjects],
         "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency,
     }  # fmt: skip
+    db_before = backend_cpu_seconds(database) if database else None
     cpu_before, started = server.cpu_seconds(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "loadgen.py")], input=json.dumps(job).encode(), capture_output=True,
@@ -170,6 +175,8 @@ def load(server: Server, token: str, subjects: list[Subject], seconds: float, co
     # Server CPU over the warm-up and the run, as a share of one core.
     wall = time.perf_counter() - started
     figures["server_cpu"] = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / wall
+    db_after = backend_cpu_seconds(database) if database else None
+    figures["db_cpu"] = None if db_before is None or db_after is None else (db_after - db_before) / wall
     figures["client_cpu"] = figures["cpu_seconds"] / figures["elapsed"]
     if server.process.poll() is not None:
         raise ServerError(f"{server.name} died under load:\n{server.log.read_text(errors='replace')[-3000:]}")
@@ -182,6 +189,7 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         return rounds[0]
     requests, elapsed = sum(r["requests"] for r in rounds), sum(r["elapsed"] for r in rounds)
     cpus = [r["server_cpu"] for r in rounds if r["server_cpu"] is not None]
+    db_cpus = [r["db_cpu"] for r in rounds if r.get("db_cpu") is not None]
     return {
         "requests": requests,
         "elapsed": elapsed,
@@ -190,6 +198,7 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms": max(r["p99_ms"] for r in rounds),
         "failures": sum(r["failures"] for r in rounds),
         "server_cpu": sum(cpus) / len(cpus) if cpus else None,
+        "db_cpu": sum(db_cpus) / len(db_cpus) if db_cpus else None,
         "client_cpu": sum(r["client_cpu"] for r in rounds) / len(rounds),
         "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
         "first_failure": next((r["first_failure"] for r in rounds if r["first_failure"]), None),
@@ -202,12 +211,15 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
 
     print(f"\n{kind}, {args.persons} persons ({subjects} subjects with a consent), "
           f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
+    db = any(r.get("db_cpu") is not None for r in results.values())
     print(
         f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
+        + (f" {'db CPU':>8}" if db else "")
     )
     for name, r in results.items():
         print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
-              f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}")  # fmt: skip
+              f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}"
+              + (f" {share(r.get('db_cpu')):>8}" if db else ""))  # fmt: skip
     print(f"GraphQL / reference throughput: {results['graphql']['rps'] / results['reference']['rps']:.2f}")
     if "no-policy" in results:
         extra = results["no-policy"]["rps"] / results["graphql"]["rps"] - 1
@@ -262,6 +274,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     except DatabaseError as e:
         raise BenchError(str(e)) from None
     kind = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"
+    backend_name = None if kind == "SQLite" else make_url(database_url).database
     print(f"preparing a throwaway {kind} database")
     xinzheng("migrate", database_url=database_url, timeout=300)
     xinzheng("seed", "--persons", str(args.persons), database_url=database_url, timeout=3600)
@@ -307,7 +320,9 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     for number in range(args.rounds):
         for server in servers + variants:
             print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {share:g} s (round {number + 1} of {args.rounds})")
-            rounds.setdefault(server.name, []).append(load(server, token, subjects, share, args.concurrency))
+            rounds.setdefault(server.name, []).append(
+                load(server, token, subjects, share, args.concurrency, database=backend_name)
+            )
     results = {name: combine(figures) for name, figures in rounds.items()}
     report(results, kind, args, len(subjects))
     if args.json:

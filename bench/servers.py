@@ -103,3 +103,27 @@ def machine_busy(seconds: float = 1.0) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def backend_cpu_seconds(database: str) -> float | None:
+    """CPU time so far of the PostgreSQL backends serving `database` (their process titles name
+    it; Linux /proc), or None where unknown. Backends that exit take their time with them, and
+    PostgreSQL's own background writers are not counted: a lower bound, for comparing servers."""
+    total, found = 0, False
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        total += int(fields[11]) + int(fields[12])
+        found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
