@@ -193,23 +193,23 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
     data: dict[str, Any] = {}
     pending: list[str] | None = None
     for plan in fields:
-        attribute = plan.leaf_attribute
-        if attribute is not None:
+        if plan.leaf_attribute is not None:
             # Most fields are an attribute and a scalar: no path, no error handling, unless the
-            # value is missing or does not coerce; then `execute` goes the whole way and words it.
-            value = getattr(source, attribute, None)
-            if value is None:
-                if not plan.non_null and hasattr(source, attribute):
-                    data[plan.key] = None
-                    continue
-            elif not isinstance(value, Exception):
-                try:
+            # value is missing, null where it may not be, or does not coerce; then `execute`
+            # goes the whole way and words the error.
+            try:
+                value = getattr(source, plan.leaf_attribute)
+                if value is None:
+                    if not plan.non_null:
+                        data[plan.key] = None
+                        continue
+                elif not isinstance(value, Exception):
                     coerced = plan.coerce(value)
-                except Exception:
-                    coerced = None
-                if coerced is not None and coerced is not Undefined:
-                    data[plan.key] = coerced
-                    continue
+                    if coerced is not None and coerced is not Undefined:
+                        data[plan.key] = coerced
+                        continue
+            except Exception:  # noqa: S110 (the whole way below raises it again, at its path)
+                pass
         value = plan.execute(run, source, path)
         data[plan.key] = value
         if type(value) is CoroutineType:
