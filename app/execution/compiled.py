@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from types import CoroutineType
@@ -60,7 +60,7 @@ from graphql import (
     specified_rules,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
-from graphql.pyutils import Path, is_awaitable
+from graphql.pyutils import Path, inspect, is_awaitable, is_iterable
 from graphql.type.definition import GraphQLResolveInfo
 from graphql.utilities import get_operation_ast, type_from_ast
 from strawberry.extensions.field_extension import build_field_extension_resolvers
@@ -249,10 +249,8 @@ def _non_null(inner: Complete, parent: str, field_name: str) -> Complete:
     message = f"Cannot return null for non-nullable field {parent}.{field_name}."
 
     def complete(run: Run, value: Any, path: Path) -> Any:
-        completed = inner(run, value, path)
+        completed = inner(run, value, path)  # raises for an Exception value, as graphql-core does
         if completed is None:
-            if isinstance(value, Exception):
-                raise value
             raise TypeError(message)
         return completed
 
@@ -270,15 +268,15 @@ def _leaf(gql_type: Any) -> Complete:
         coerced = coerce(value)
         if coerced is None or coerced is Undefined:
             raise TypeError(
-                f"Expected `{gql_type}.coerce_output_value({value!r})` to return non-nullable value,"
-                f" returned: {coerced!r}"
+                f"Expected `{inspect(gql_type)}.coerce_output_value({inspect(value)})` to return"
+                f" non-nullable value, returned: {inspect(coerced)}"
             )
         return coerced
 
     return complete
 
 
-def _object(gql_type: GraphQLObjectType, fields: list[FieldPlan]) -> Complete:
+def _object(gql_type: GraphQLObjectType, fields: list[FieldPlan], nodes: list[FieldNode]) -> Complete:
     is_type_of = gql_type.is_type_of
 
     def complete(run: Run, value: Any, path: Path) -> Any:
@@ -287,7 +285,7 @@ def _object(gql_type: GraphQLObjectType, fields: list[FieldPlan]) -> Complete:
         if isinstance(value, Exception):
             raise value
         if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
-            raise GraphQLError(f"Expected value of type '{gql_type.name}' but got: {value!r}.")
+            raise GraphQLError(f"Expected value of type '{gql_type.name}' but got: {inspect(value)}.", nodes)
         return execute_fields(run, fields, value, path)
 
     return complete
@@ -301,7 +299,7 @@ def _list(inner: Complete, item_non_null: bool, nodes: list[FieldNode], parent: 
             return None
         if isinstance(value, Exception):
             raise value
-        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        if not is_iterable(value):
             raise GraphQLError(not_iterable)
         out: list[Any] = []
         pending: list[int] | None = None
@@ -565,7 +563,7 @@ class _OperationPlanner:
             return _leaf(gql_type)
         if isinstance(gql_type, GraphQLObjectType):
             sets = [n.selection_set for n in nodes if n.selection_set is not None]
-            return _object(gql_type, self.fields(gql_type, sets))
+            return _object(gql_type, self.fields(gql_type, sets), nodes)
         raise NotCompilable(f"abstract type {gql_type}")
 
 
