@@ -59,6 +59,10 @@ COLUMNS = {
 }
 
 
+# An entry's fields and access records, and the future its caller waits on for its seq.
+Waiting = tuple[dict[str, Any], list[dict[str, Any]], asyncio.Future[int]]
+
+
 class AuditWriteFailed(Exception):
     """The entry could not be written: the request must fail closed."""
 
@@ -86,7 +90,7 @@ class AuditStore:
         self.checkpoint_every = checkpoint_every
         self.turn = asyncio.Lock()  # appends within this process take turns
         self._postgres = engine.dialect.name == "postgresql"
-        self._waiting: list[tuple[dict[str, Any], list[dict[str, Any]], asyncio.Future[int]]] = []
+        self._waiting: list[Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def append(
@@ -131,23 +135,34 @@ class AuditStore:
             async with self.turn:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 try:
-                    seqs = await self._attempts([(f, a) for f, a, _ in batch], None)
-                except AuditWriteFailed as e:
-                    if len(batch) == 1:
-                        _settle(batch[0][2], error=e)
-                        continue
-                    # One entry that cannot be stored must not fail the requests beside it:
-                    # write them one by one, and only the bad one fails closed.
-                    for fields, accesses, done in batch:
-                        try:
-                            (seq,) = await self._attempts([(fields, accesses)], None)
-                        except AuditWriteFailed as alone:
-                            _settle(done, error=alone)
-                        else:
-                            _settle(done, seq=seq)
+                    await self._write(batch)
+                except BaseException:
+                    # Cancelled part-way (shutting down): the batch is out of `_waiting`, so
+                    # `_flush` cannot answer its callers; whoever it has not answered yet is
+                    # answered AUDIT_UNAVAILABLE here, never left hanging.
+                    for _, _, done in batch:
+                        _settle(done, error=AuditWriteFailed("the service is shutting down"))
+                    raise
+
+    async def _write(self, batch: list[Waiting]) -> None:
+        try:
+            seqs = await self._attempts([(f, a) for f, a, _ in batch], None)
+        except AuditWriteFailed as e:
+            if len(batch) == 1:
+                _settle(batch[0][2], error=e)
+                return
+            # One entry that cannot be stored must not fail the requests beside it:
+            # write them one by one, and only the bad one fails closed.
+            for fields, accesses, done in batch:
+                try:
+                    (seq,) = await self._attempts([(fields, accesses)], None)
+                except AuditWriteFailed as alone:
+                    _settle(done, error=alone)
                 else:
-                    for (_, _, done), seq in zip(batch, seqs, strict=True):
-                        _settle(done, seq=seq)
+                    _settle(done, seq=seq)
+        else:
+            for (_, _, done), seq in zip(batch, seqs, strict=True):
+                _settle(done, seq=seq)
 
     async def _attempts(
         self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]], conn: AsyncConnection | None

@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import keys
-from app.audit.store import HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed
+from app.audit.store import (
+    ADVISORY_LOCK_KEY, HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed,
+)
 from app.db.session import AUDIT_BUSY_MS, create_audit_engine, create_engine
 from app.db.write import Transaction
 from tests.api.conftest import settings_for
@@ -258,6 +260,40 @@ async def test_sqlite_fails_closed_when_the_writer_lock_never_comes(sqlite_url: 
                 await store.append(*item(0))
             assert asyncio.get_running_loop().time() - started >= 8 * AUDIT_BUSY_MS / 1000  # every attempt
         assert await append_batch(store, [item(1)]) == [1]  # the lock gone, the writer goes on
+
+
+@contextlib.asynccontextmanager
+async def appends_held(url: str) -> AsyncIterator[None]:
+    """Another process in the middle of an append: on SQLite it holds the writer lock, on
+    PostgreSQL the audit log's advisory lock, until the block ends."""
+    if backend(url) == "sqlite":
+        with writer_lock_held(url):
+            yield
+        return
+    rival = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        async with rival.transaction():
+            await rival.execute("SELECT pg_advisory_xact_lock($1)", ADVISORY_LOCK_KEY)
+            yield
+    finally:
+        await rival.close()
+
+
+async def test_a_batch_cancelled_mid_write_answers_its_callers(empty_database_url: str) -> None:
+    """The service shutting down while a batch waits to be written: its callers are answered
+    AUDIT_UNAVAILABLE at once, never left waiting, nothing of it is stored, and the writer goes
+    on once it is asked again."""
+    url = empty_database_url
+    async with audit_store(url) as store:
+        async with appends_held(url):
+            waiting = [asyncio.create_task(store.append(*item(i))) for i in range(3)]
+            await asyncio.sleep(0.1)  # the batch taken, waiting for the lock (or between tries)
+            assert store._flusher is not None and not store._flusher.done()
+            store._flusher.cancel()
+            results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=2)
+        assert all(isinstance(r, AuditWriteFailed) and "shutting down" in str(r) for r in results), results
+        assert await append_batch(store, [item(3)]) == [1]
+    assert [e["requestId"] for e in await stored_entries(url)] == ["req-0003"]
 
 
 @pytest.fixture
