@@ -40,6 +40,7 @@ access_records = AccessRecord.__table__
 ADVISORY_LOCK_KEY = 0x585A4155444954
 MAX_ATTEMPTS = 8
 MAX_BATCH = 200  # entries written in one transaction at most
+GATHER_TURNS = 4  # turns of the event loop a batch waits for more entries (see _flush_batches)
 # The append's statements, made once: a batch runs them on the driver, compiled once (app/db/write.py).
 HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 LOCK = text("SELECT pg_advisory_xact_lock(:key)")
@@ -132,6 +133,13 @@ class AuditStore:
 
     async def _flush_batches(self) -> None:
         while self._waiting:
+            # Let the loop turn a few times first: requests finishing at nearly the same moment
+            # then share this batch's commit. Idle, the turns take microseconds; under load each
+            # turn moves other requests on, and on SQLite, where the batch is written on the loop,
+            # the commit's cost was shared by 5 entries on average without this and by 14 with it
+            # (bench/run.py, 16 connections: 0.44 -> 0.47 of the reference; PostgreSQL unchanged).
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
             async with self.turn:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 try:
