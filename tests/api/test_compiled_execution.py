@@ -6,12 +6,14 @@ under every role that reaches it (generated from the policy, as the matrix is), 
 of the GraphQL the plans must get right: aliases, fragments, literal directives, variables
 and their defaults, errors at paths, nulls propagated, subjects refused inside lists. Their
 answers must be equal, data, errors and extensions alike, apart from each request's own
-receipt (requestId, auditSeq).
+receipt (requestId, auditSeq) and the order in which errors and held-back paths are listed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,10 +47,21 @@ class Twins:
         for client in (self.planned, self.strawberry):
             response = await client.post("/graphql", json=body, headers=headers)
             answer = response.json()
-            answer.get("extensions", {}).pop("requestId", None)
-            answer.get("extensions", {}).pop("auditSeq", None)
+            extensions = answer.get("extensions", {})
+            extensions.pop("requestId", None)
+            extensions.pop("auditSeq", None)
+            # The order of errors is not part of an answer (GraphQL spec, 7.1.2), nor that of the
+            # paths held back: graphql-core lists them as fields finish, plans in query order.
+            if "errors" in answer:
+                answer["errors"].sort(key=lambda e: json.dumps(e, ensure_ascii=False, sort_keys=True))
+            for held_back in ("masked", "denied"):
+                if held_back in extensions:
+                    extensions[held_back].sort(key=json.dumps)
             answers.append((response.status_code, answer))
-        assert answers[0] == answers[1], f"planned and strawberry differ for {body}"
+        if answers[0] != answers[1]:
+            planned, strawberry = (json.dumps(a, ensure_ascii=False, indent=1).splitlines() for a in answers)
+            diff = "\n".join(difflib.unified_diff(strawberry, planned, "strawberry", "planned", lineterm="", n=3))
+            pytest.fail(f"planned and strawberry differ for {body['query']}:\n{diff}")
         return answers[0][1]
 
 
