@@ -133,7 +133,7 @@ class RequestDatabase:
     ) -> None:
         self._engine = engine
         self._sqlite = sqlite
-        self._postgres = postgres or PostgresReader(engine, 1, keep=False)
+        self._postgres = postgres
         self._held: HeldConnection | None = None
         self._lock = asyncio.Lock()
         self._writer: AsyncConnection | None = None
@@ -156,6 +156,8 @@ class RequestDatabase:
         if self._sqlite is not None:
             return self._sqlite_rows(self._sqlite, statement, params)
         async with self._lock:
+            if self._postgres is None:  # no reader given (one-off uses, tests): one connection, closed after
+                self._postgres = PostgresReader(self._engine, 1, keep=False)
             if self._held is None:
                 self._held = await self._postgres.acquire()
             held = self._held
@@ -236,6 +238,7 @@ class RequestDatabase:
         written: a request waiting for its entry must not hold a connection the writer needs."""
         if self._held is not None:
             held, self._held = self._held, None
+            assert self._postgres is not None
             await self._postgres.release(held)
 
     async def close(self) -> None:

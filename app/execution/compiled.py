@@ -53,13 +53,24 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     Undefined,
+    VariableDefinitionNode,
     is_abstract_type,
     is_leaf_type,
+    is_non_null_type,
     located_error,
     parse,
     specified_rules,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.get_variable_signature import GraphQLVariableSignature, get_variable_signature
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_variable_values,
+    input_is_nested_too_deeply,
+    maybe_use_default_value,
+)
+from graphql.utilities.coerce_input_value import coerce_input_value
 from graphql.pyutils import Path, inspect, is_awaitable, is_iterable
 from graphql.type.definition import GraphQLResolveInfo
 from graphql.utilities import get_operation_ast, type_from_ast
@@ -408,13 +419,14 @@ class Plan:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
     fields: list[FieldPlan]
+    variables: list[tuple[VariableDefinitionNode, GraphQLVariableSignature]]
 
     @property
     def operation_name(self) -> str | None:
         return self.operation.name.value if self.operation.name else None
 
     async def execute(self, variables: dict[str, Any] | None, context: Any) -> ExecutionResult:
-        coerced = get_variable_values(self.schema._schema, self.operation.variable_definitions or (), variables or {})
+        coerced = self._coerce_variables(variables or {})
         if isinstance(coerced, list):
             return ExecutionResult(data=None, errors=coerced)
         run = Run(self, coerced, context)
@@ -428,6 +440,40 @@ class Plan:
             data = None
         extensions = disclosure_extensions(getattr(context, "disclosure", None))
         return ExecutionResult(data=data, errors=run.errors or None, extensions=extensions or None)
+
+
+    def _coerce_variables(self, inputs: dict[str, Any]) -> VariableValues | list[GraphQLError]:
+        """graphql-core's get_variable_values, with each variable's signature worked out once.
+
+        A value that does not coerce is handed to get_variable_values itself, which words the
+        errors; a valid one is coerced by graphql-core's own functions, as it would be there.
+        """
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for node, signature in self.variables:
+            name = signature.name
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                sources[name] = VariableValueSource(signature)
+                if node.default_value:
+                    failed: list[GraphQLError] = []
+                    maybe_use_default_value(coerced, name, signature, lambda error, path: failed.append(error))
+                    if failed:
+                        break
+                    continue
+                if is_non_null_type(signature.type):
+                    break  # a required variable missing
+                continue
+            sources[name] = VariableValueSource(signature, value)
+            if input_is_nested_too_deeply(value, signature.type):
+                break
+            value = coerce_input_value(value, signature.type)
+            if value is Undefined:
+                break
+            coerced[name] = value
+        else:
+            return VariableValues(sources, coerced)
+        return get_variable_values(self.schema._schema, self.operation.variable_definitions or (), inputs)
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -482,7 +528,13 @@ class QueryPlanner:
         root = self.schema._schema.query_type
         assert root is not None
         planner = _OperationPlanner(self.schema, fragments)
-        return Plan(self.schema, operation, fragments, planner.fields(root, [operation.selection_set]))
+        variables = []
+        for node in operation.variable_definitions or ():
+            signature = get_variable_signature(self.schema._schema, node)
+            if isinstance(signature, GraphQLError):
+                raise NotCompilable(signature.message)
+            variables.append((node, signature))
+        return Plan(self.schema, operation, fragments, planner.fields(root, [operation.selection_set]), variables)
 
 
 class _OperationPlanner:

@@ -140,6 +140,15 @@ CORPUS: list[tuple[str, dict[str, Any], str | None, Role, bool]] = [
     (PERSON % "name", {"id": "330105199007080011"}, None, Role.ADMIN, True),
     (PERSON % "name", {"id": 12}, None, Role.ADMIN, True),
     (PERSON % "name", {}, None, Role.ADMIN, True),
+    (PERSON % "name", {"id": city.BORROWER, "a": {"purpose": "NO_SUCH_PURPOSE", "consentId": city.CONSENT_OK}},
+     None, Role.BANK, True),
+    (PERSON % "name", {"id": city.BORROWER, "a": {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK, "x": 1}},
+     None, Role.BANK, True),
+    # variables with defaults, omitted and given
+    ('query($n: String = "%s", $f: Int = 2) { searchEnterprises(name: $n, first: $f) { edges { node { name } } } }'
+     % city.SEARCH_PREFIX, {}, None, Role.PUBLIC, True),
+    ('query($n: String = "%s", $f: Int = 2) { searchEnterprises(name: $n, first: $f) { edges { node { name } } } }'
+     % city.SEARCH_PREFIX, {"f": 3, "n": None}, None, Role.PUBLIC, True),
     # literal arguments, and defaults
     ('{ person(idNumber: "%s") { name enterprises { name } } }' % city.BORROWER, {}, None, Role.ADMIN, True),
     ('{ searchEnterprises(name: "%s", first: 3) { edges { cursor node { name creditCode } } pageInfo { hasNextPage endCursor } } }'
