@@ -37,7 +37,7 @@ from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
 from app.execution.compiled import QueryPlanner
 from app.resolvers.loaders import Loaders
-from app.schema.errors import format_errors
+from app.schema.errors import INTERNAL_MESSAGE, format_errors
 
 log = logging.getLogger("xinzheng.audit")
 
@@ -141,6 +141,13 @@ class GraphQLView(GraphQL):
             except (MissingQueryError, InvalidOperationTypeError, CannotGetOperationTypeError) as e:
                 message = "no GraphQL query found" if isinstance(e, MissingQueryError) else "that operation cannot be run here"
                 return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False)
+            except Exception:
+                # A fault of ours outside execution (execution's own are in the result): logged,
+                # answered without detail, and like every request, in the audit log.
+                log.exception("request %s failed outside execution", record.request_id)
+                await db.discard_writes()
+                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
+                return await self._finish(record, db, context, body, 500, executed=False)
             return await self._finish(record, db, context, result_body(result), 200, executed=executed(result))
         finally:
             await db.close()
@@ -202,6 +209,8 @@ def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
         data = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise BodyRefused("the body is not valid JSON") from None
+    except RecursionError:  # arrays or objects nested thousands deep: JSON, but not a request
+        raise BodyRefused("the body is nested too deeply") from None
     if isinstance(data, list):
         raise BodyRefused("batched operations are not accepted: send one operation per request")
     if not isinstance(data, dict):

@@ -241,10 +241,9 @@ class RequestDatabase:
             assert self._postgres is not None
             await self._postgres.release(held)
 
-    async def close(self) -> None:
-        """Give the connections back (anything not committed is rolled back)."""
+    async def discard_writes(self) -> None:
+        """Roll back this request's writes, if any (it failed: none of them may stand)."""
         try:
-            await self.release_reads()
             if self._writer is not None:
                 writer, self._writer = self._writer, None
                 await writer.close()
@@ -252,6 +251,13 @@ class RequestDatabase:
             if self._holds_turn and self._write_turn is not None:
                 self._holds_turn = False
                 self._write_turn.release()
+
+    async def close(self) -> None:
+        """Give the connections back (anything not committed is rolled back)."""
+        try:
+            await self.release_reads()
+        finally:
+            await self.discard_writes()
 
 
 def _observed(conn: Connection) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api import city
 from tests.api.conftest import Api, all_codes
 
@@ -81,3 +83,29 @@ async def test_certificate_documents_verify_offline_against_the_published_keys(a
         key = jwt.PyJWK(next(k for k in keys if k["kid"] == kid))
         payload = jwt.decode(cert["document"], key, algorithms=["EdDSA"])
         assert payload["identifier"] == cert["identifier"]
+
+
+async def test_a_body_nested_thousands_deep_is_a_400_with_its_audit_entry(api: Api) -> None:
+    """Valid JSON that Python's parser cannot descend: refused like any bad body, and logged."""
+    depth = 100_000
+    body = b'{"query": "{ me { role } }", "variables": {"a": ' + b"[" * depth + b"]" * depth + b"}}"
+    response = await api.post(content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    answer = response.json()
+    assert all_codes(answer) == ["BAD_USER_INPUT"]
+    assert isinstance(answer["extensions"]["auditSeq"], int)
+
+
+async def test_a_fault_outside_execution_is_a_500_without_detail_and_with_its_audit_entry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("the clock is broken: /srv/secret/path")
+
+    monkeypatch.setattr("app.view.clock.today", broken)  # fails while the request is set up
+    response = await api.post({"query": "{ me { role } }"})
+    assert response.status_code == 500
+    answer = response.json()
+    assert all_codes(answer) == ["INTERNAL_SERVER_ERROR"]
+    assert "secret" not in response.text and "clock" not in response.text
+    assert isinstance(answer["extensions"]["auditSeq"], int)
