@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.read import CompiledRead, Reads, raise_asyncpg_error, raise_sqlite_error, reads_for
+from app.db.read import CompiledRead, fetch_asyncpg, observed, raise_asyncpg_error, raise_sqlite_error, reads_for
 
 
 class SQLiteReader:
@@ -162,7 +162,7 @@ class RequestDatabase:
                 self._held = await self._postgres.acquire()
             held = self._held
             reads = self._postgres.reads
-            read = None if reads is None or _observed(held.conn.sync_connection) else reads.get(statement)
+            read = None if reads is None or observed(held.conn.sync_connection) else reads.get(statement)
             query = _bind(read, params)
             try:
                 if read is None or query is None:
@@ -178,13 +178,7 @@ class RequestDatabase:
         if held.driver is None:
             held.driver = (await conn.get_raw_connection()).driver_connection
         try:
-            if read.make_row is None:
-                # The first run: asyncpg's types of the columns choose their result processors.
-                prepared = await held.driver.prepare(sql)
-                read.describe([attribute.type.oid for attribute in prepared.get_attributes()])
-                records = await prepared.fetch(*args)
-            else:
-                records = await held.driver.fetch(sql, *args)  # asyncpg prepares it once per connection
+            return await fetch_asyncpg(held.driver, read, sql, args)
         except Exception as error:
             await conn.run_sync(raise_asyncpg_error, error, sql, args)
             raise
@@ -193,12 +187,11 @@ class RequestDatabase:
             # invalidates it too, so that the pool never hands it out again.
             conn.sync_connection.invalidate(error)
             raise
-        return read.rows(records)
 
     @staticmethod
     def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
         conn = sqlite.connection()
-        read = None if sqlite.reads is None or _observed(conn) else sqlite.reads.get(statement)
+        read = None if sqlite.reads is None or observed(conn) else sqlite.reads.get(statement)
         query = _bind(read, params)
         if read is None or query is None:
             return conn.execute(statement, params).all()
@@ -258,13 +251,6 @@ class RequestDatabase:
             await self.release_reads()
         finally:
             await self.discard_writes()
-
-
-def _observed(conn: Connection) -> bool:
-    """Someone listens to this engine's statements or logs them: then every read goes through
-    SQLAlchemy's execution, where they see it (the fast path fires no cursor events)."""
-    dispatch = conn.dispatch
-    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute) or conn._echo
 
 
 def _bind(read: CompiledRead | None, params: Mapping[str, Any] | None) -> tuple[str, list[Any]] | None:
