@@ -104,7 +104,9 @@ class GraphQLView(GraphQL):
             at=clock.now(),
             client_address=request.client.host if request.client else None,
         )
-        db = RequestDatabase(self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres)
+        db = RequestDatabase(
+            self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres
+        )
         context: Context | None = None
         try:
             try:

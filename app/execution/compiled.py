@@ -441,7 +441,6 @@ class Plan:
         extensions = disclosure_extensions(getattr(context, "disclosure", None))
         return ExecutionResult(data=data, errors=run.errors or None, extensions=extensions or None)
 
-
     def _coerce_variables(self, inputs: dict[str, Any]) -> VariableValues | list[GraphQLError]:
         """graphql-core's get_variable_values, with each variable's signature worked out once.
 
