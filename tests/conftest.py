@@ -46,6 +46,20 @@ def _pg(sql: str) -> None:
     asyncio.run(run())
 
 
+async def drop_sessions(database_url: str) -> int:
+    """Close every other session of a PostgreSQL database, as a restart would; how many there were."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        dropped = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return len(dropped)
+
+
 class DatabaseFactory:
     """Fresh, migrated, empty databases of one backend."""
 

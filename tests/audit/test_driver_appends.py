@@ -32,7 +32,7 @@ from app.db.session import AUDIT_BUSY_MS, create_audit_engine, create_engine
 from app.db.write import Transaction
 from tests.api.conftest import settings_for
 from tests.audit.conftest import backend, stored_entries, xinzheng
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, drop_sessions
 
 CHECKPOINT_EVERY = 7
 BATCHES = [1, 16, 1, 5, 16, 1]  # 40 entries, checkpoints inside batches and between them
@@ -353,16 +353,7 @@ async def test_postgresql_a_connection_the_database_dropped_fails_one_batch_at_m
     the connection is not handed out again."""
     async with audit_store(postgres_url) as store:
         assert await append_batch(store, [item(0), item(1)]) == [1, 2]
-        dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        admin = await asyncpg.connect(dsn)
-        try:
-            dropped = await admin.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        finally:
-            await admin.close()
-        assert dropped
+        assert await drop_sessions(postgres_url)
         try:
             after = await append_batch(store, [item(2)])
         except AuditWriteFailed:

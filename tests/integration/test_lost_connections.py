@@ -4,31 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import asyncpg  # type: ignore[import-untyped]
+
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.db.session import READ_CONNECTIONS
 from app.main import create_app
 from tests.api.conftest import settings_for
+from tests.conftest import drop_sessions
 
 # An enterprise by its credit code (none in this empty database: null), and the catalogue.
 QUERY = {"query": '{ enterprise(creditCode: "91330104MA2H10002C") { name } certificateTypes { typeCode } }'}
-
-
-async def _terminate_all(database_url: str) -> int:
-    """Close every session of the service's database, as a restart would; how many there were."""
-    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    finally:
-        await conn.close()
-    return len(rows)
 
 
 async def test_connections_the_database_dropped_are_replaced(empty_database_url: str) -> None:
@@ -41,7 +27,7 @@ async def test_connections_the_database_dropped_are_replaced(empty_database_url:
         # Several requests at once: several read connections open, then idle.
         warm = await asyncio.gather(*(client.post("/graphql", json=QUERY) for _ in range(8)))
         assert all(a.status_code == 200 and "errors" not in a.json() for a in warm)
-        assert await _terminate_all(empty_database_url) >= 1
+        assert await drop_sessions(empty_database_url) >= 1
 
         def full(answer: httpx.Response) -> bool:
             return answer.status_code == 200 and "errors" not in answer.json()
