@@ -154,7 +154,7 @@ class RequestDatabase:
 
     async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         if self._sqlite is not None:
-            return self._sqlite_rows(self._sqlite, statement, params)
+            return self.rows_now(statement, params)
         async with self._lock:
             if self._postgres is None:  # no reader given (one-off uses, tests): one connection, closed after
                 self._postgres = PostgresReader(self._engine, 1, keep=False)
