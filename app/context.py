@@ -10,13 +10,13 @@ from starlette.requests import Request
 
 from app.audit.record import AuditRecord
 from app.auth.enforce import Disclosure
+from app.auth.gate import Gate
 from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
-from app.resolvers.loaders import Loaders
 
 if TYPE_CHECKING:
     from app.audit.store import AuditStore
-    from app.auth.gate import Gate
+    from app.resolvers.loaders import Loaders
 
 
 @dataclass
@@ -33,6 +33,4 @@ class Context:
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
-        from app.auth.gate import Gate
-
-        self.gate = Gate(self)
+        self.gate = Gate(self.principal, self.audit, self.db, self.loaders)

@@ -25,7 +25,7 @@ def create_app(
     settings: Settings | None = None, *, audit: bool = True, enforce_policy: bool = True, planned: bool = True
 ) -> Starlette:
     """The service. `audit` and `enforce_policy` are off only in the benchmark's comparisons;
-    `planned` (app/execution/compiled.py) only there and in the test that compares both ways."""
+    `planned` (app/execution/) only there and in the test that compares both ways."""
     settings = settings or Settings.from_env()
     engine = create_engine(settings)
     read_engine = create_read_engine(settings)
@@ -35,13 +35,12 @@ def create_app(
         else None
     )
     graphql = GraphQLView(
-        build_schema(settings, enforce_policy=enforce_policy),
+        build_schema(settings, enforce_policy=enforce_policy, planned=planned),
         engine=engine,
         read_engine=read_engine,
         verifier=TokenVerifier(settings),
         audit=store,
         dev=settings.is_dev,
-        planned=planned,
     )
 
     async def healthz(request: Request) -> JSONResponse:

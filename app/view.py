@@ -36,7 +36,6 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
-from app.execution.compiled import QueryPlanner
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
 
@@ -77,11 +76,8 @@ class GraphQLView(GraphQL):
         verifier: TokenVerifier,
         audit: AuditStore | None,
         dev: bool,
-        planned: bool = True,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
-        # Queries run from cached plans; what a plan does not cover runs through strawberry.
-        self.planner = QueryPlanner(schema) if planned else None
         self.engine = engine
         self.sqlite = SQLiteReader(read_engine) if read_engine is not None else None
         self.postgres = PostgresReader(engine, READ_CONNECTIONS) if read_engine is None else None
@@ -125,18 +121,13 @@ class GraphQLView(GraphQL):
                     audit=record,
                     audit_store=self.audit,
                 )
-                plan = self.planner.plan(graphql_request.query, graphql_request.operation_name) if self.planner else None
-                if plan is not None:
-                    record.operation("query", plan.operation_name)
-                    result = await plan.execute(graphql_request.variables, context)
-                else:
-                    result = await self.schema.execute(
-                        graphql_request.query,
-                        variable_values=graphql_request.variables,
-                        context_value=context,
-                        operation_name=graphql_request.operation_name,
-                        allowed_operation_types=ALLOWED_OPERATIONS,
-                    )
+                result = await self.schema.execute(
+                    graphql_request.query,
+                    variable_values=graphql_request.variables,
+                    context_value=context,
+                    operation_name=graphql_request.operation_name,
+                    allowed_operation_types=ALLOWED_OPERATIONS,
+                )
             except BodyRefused as e:
                 return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
             except XinzhengError as e:

@@ -1,7 +1,4 @@
-"""Tells the request's audit record what operation it ran, once the document is parsed.
-
-For requests strawberry runs; a planned query tells the record itself (app/view.py).
-"""
+"""Tells the request's audit record what operation it ran, once the document is parsed."""
 
 from __future__ import annotations
 

@@ -1,10 +1,15 @@
 """The one place that applies FIELD_POLICY (app/auth/policy.py) to the GraphQL schema.
 
-At start-up, `guard_schema` checks that every field of every type has a rule, works out
-from the policy itself which columns can reach each type, and puts a `PolicyGuard` on
-exactly the fields where some column that reaches them gets less than everything: a denied
-field, a masked one, a scoped list. Everything else keeps strawberry's fast path (a guard on
-every leaf would cost several times the query on large lists).
+At start-up, `field_guards` checks that every field of every type has a rule, works out from
+the policy itself which columns can reach each type, and makes a `PolicyGuard` for exactly
+the fields where some column that reaches them gets less than everything: a denied field, a
+masked one, a scoped list. The guards form one read-only table keyed by `"Type.field"`,
+built once per schema and held by that schema's executor (app/execution/executor.py); no
+library object is changed, so two schemas in one process each keep their own table.
+
+The executor applies a field's guard around its resolver: on planned queries where the plan
+reaches that field, and on everything else as a graphql-core middleware (`PolicyMiddleware`).
+Fields without a guard keep their fast path.
 
 The column a guard applies is the `view` of the object it reads (set by the gate when the
 subject was reached), or the caller's role at the root. A type that carries no view must
@@ -15,16 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLObjectType, get_named_type
-from strawberry.extensions import FieldExtension, SchemaExtension
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types import Info
-from strawberry.types.field import StrawberryField
+from graphql import GraphQLObjectType, GraphQLResolveInfo, get_named_type
+from strawberry.extensions import SchemaExtension
 
 from app.auth.policy import FIELD_POLICY, VIEW_AS, FieldRule, Grant, Scope
 from app.auth.roles import Role
@@ -63,26 +66,38 @@ SCOPES: dict[Scope, Callable[[Any, dt.date], bool]] = {
 }
 
 
-class PolicyGuard(FieldExtension):
-    """Applies one field's rule: refuse, mask, or keep the rows in scope."""
+Resolve = Callable[..., Any]
+
+
+class PolicyGuard:
+    """Applies one field's rule around its resolver: refuse, mask, or keep the rows in scope.
+
+    Called as a graphql-core middleware is, `guard(next_, source, info, **args)`, with
+    graphql-core's own resolve info (its `context` is the request's app/context.py Context).
+    """
+
+    __slots__ = ("key", "rule")
 
     def __init__(self, key: str, rule: FieldRule) -> None:
         self.key = key
         self.rule = rule
 
-    def _column(self, source: Any, info: Info) -> Role:
+    def __call__(self, next_: Resolve, source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
         view = getattr(source, "view", None)
-        return view.role if view is not None else info.context.principal.role
-
-    def _admit(self, source: Any, info: Info) -> tuple[Role, Grant]:
-        column = self._column(source, info)
+        column: Role = view.role if view is not None else info.context.principal.role
         grant = self.rule.grants[column]
         if grant is Grant.DENIED:
             info.context.disclosure.denied.append(info.path.as_list())
             raise Forbidden(f"{self.key} is not disclosed to the {column} role")
-        return column, grant
+        value = next_(source, info, **kwargs)
+        if info.is_awaitable(value):
+            return self._shape_later(value, column, grant, source, info)
+        return self._shape(value, column, grant, source, info)
 
-    def _shape(self, value: Any, column: Role, grant: Grant, source: Any, info: Info) -> Any:
+    async def _shape_later(self, value: Awaitable[Any], column: Role, grant: Grant, source: Any, info: Any) -> Any:
+        return self._shape(await value, column, grant, source, info)
+
+    def _shape(self, value: Any, column: Role, grant: Grant, source: Any, info: Any) -> Any:
         if grant is Grant.MASKED and value is not None:
             assert self.rule.mask is not None
             value = self.rule.mask(value, source)
@@ -93,15 +108,18 @@ class PolicyGuard(FieldExtension):
             value = [v for v in value if keep(v, today)]
         return value
 
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
-        column, grant = self._admit(source, info)
-        return self._shape(next_(source, info, **kwargs), column, grant, source, info)
 
-    async def resolve_async(
-        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
-    ) -> Any:
-        column, grant = self._admit(source, info)
-        return self._shape(await next_(source, info, **kwargs), column, grant, source, info)
+class PolicyMiddleware:
+    """The guards as a graphql-core middleware, for what the executor runs without a plan."""
+
+    def __init__(self, guards: Mapping[str, PolicyGuard]) -> None:
+        self.guards = guards
+
+    def resolve(self, next_: Resolve, source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
+        guard = self.guards.get(f"{info.parent_type.name}.{info.field_name}")
+        if guard is None:
+            return next_(source, info, **kwargs)
+        return guard(next_, source, info, **kwargs)
 
 
 class DisclosureReport(SchemaExtension):
@@ -119,24 +137,25 @@ def disclosure_extensions(disclosure: Disclosure | None) -> dict[str, Any]:
 
 
 def _object_types(schema: strawberry.Schema) -> dict[str, GraphQLObjectType]:
+    """The schema's own object types (no introspection types), by GraphQL name."""
     return {
-        name: t
-        for name, t in schema._schema.type_map.items()
-        if isinstance(t, GraphQLObjectType) and not name.startswith("__")
+        name: concrete.implementation
+        for name, concrete in schema.schema_converter.type_map.items()
+        if isinstance(concrete.implementation, GraphQLObjectType)
     }
 
 
-def check_coverage(schema: strawberry.Schema) -> None:
+def check_coverage(schema: strawberry.Schema, policy: Mapping[str, FieldRule] = FIELD_POLICY) -> None:
     """Every field has a rule and every rule a field; otherwise the service does not start."""
     keys = {f"{name}.{f}" for name, t in _object_types(schema).items() for f in t.fields}
-    missing, stale = sorted(keys - FIELD_POLICY.keys()), sorted(FIELD_POLICY.keys() - keys)
+    missing, stale = sorted(keys - policy.keys()), sorted(policy.keys() - keys)
     if missing:
         raise PolicyError(f"no access policy for {', '.join(missing)} (add them to app/auth/policy.py)")
     if stale:
         raise PolicyError(f"access policy names fields the schema does not have: {', '.join(stale)}")
 
 
-def reaching_columns(schema: strawberry.Schema) -> dict[str, set[Role]]:
+def reaching_columns(schema: strawberry.Schema, policy: Mapping[str, FieldRule] = FIELD_POLICY) -> dict[str, set[Role]]:
     """For each type, the policy columns under which some query can reach it."""
     types = _object_types(schema)
     reach: dict[str, set[Role]] = defaultdict(set)
@@ -149,7 +168,7 @@ def reaching_columns(schema: strawberry.Schema) -> dict[str, set[Role]]:
             reach[name].add(column)
             for fname, gql_field in types[name].fields.items():
                 key = f"{name}.{fname}"
-                if FIELD_POLICY[key].grants[column] is Grant.DENIED:
+                if policy[key].grants[column] is Grant.DENIED:
                     continue
                 target = get_named_type(gql_field.type)
                 if isinstance(target, GraphQLObjectType):
@@ -157,42 +176,29 @@ def reaching_columns(schema: strawberry.Schema) -> dict[str, set[Role]]:
     return reach
 
 
-def guard_schema(schema: strawberry.Schema, *, enforce: bool = True) -> bool:
-    """Check the policy against the schema and put guards where they are needed.
+def field_guards(
+    schema: strawberry.Schema, policy: Mapping[str, FieldRule] = FIELD_POLICY
+) -> Mapping[str, PolicyGuard]:
+    """The guards this schema needs, by `"Type.field"`, read-only.
 
-    Returns whether any field's extensions changed (the schema must then be built again).
+    Raises PolicyError, naming the fields, when the policy does not cover the schema, or
+    when a type that carries no view would need one to tell its columns apart.
     """
-    check_coverage(schema)
-    reach = reaching_columns(schema)
-    changed = False
-    # Guards live on strawberry's field objects. A field inherited by two types is one object,
-    # so one type's guard would apply to the other's field too (Person.penalties' rule on
-    # Enterprise.penalties): refuse that, and give each type its own fields.
-    owners: dict[int, str] = {}
+    check_coverage(schema, policy)
+    reach = reaching_columns(schema, policy)
+    guards: dict[str, PolicyGuard] = {}
     for name, gql_type in _object_types(schema).items():
-        for fname, gql_field in gql_type.fields.items():
-            sf = gql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-            other = owners.setdefault(id(sf), f"{name}.{fname}")
-            if other != f"{name}.{fname}" and other.split(".")[0] != name:
-                raise PolicyError(f"{name}.{fname} and {other} are one field object: define each in its own type")
-    for name, gql_type in _object_types(schema).items():
-        origin = gql_type.extensions[GraphQLCoreConverter.DEFINITION_BACKREF].origin
+        definition = schema.get_type_by_name(name)
+        origin = getattr(definition, "origin", None)
         carries_view = name in ROOT_TYPES or "view" in getattr(origin, "__dataclass_fields__", {})
-        for fname, gql_field in gql_type.fields.items():
+        columns = reach.get(name, set())
+        for fname in gql_type.fields:
             key = f"{name}.{fname}"
-            rule = FIELD_POLICY[key]
-            sf: StrawberryField = gql_field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-            columns = reach.get(name, set())
+            rule = policy[key]
             grants = {rule.grants[c] for c in columns}
             needed = bool(columns) and (grants != {Grant.FULL} or any(c in rule.scopes for c in columns))
             if needed and not carries_view and len({(rule.grants[c], rule.scopes.get(c)) for c in columns}) > 1:
                 raise PolicyError(f"{key} differs between the columns that reach {name}, which carries no view")
-            has_guard = any(isinstance(e, PolicyGuard) for e in sf.extensions)
-            want_guard = enforce and needed
-            if want_guard and not has_guard:
-                sf.extensions.append(PolicyGuard(key, rule))
-                changed = True
-            elif has_guard and not want_guard:
-                sf.extensions[:] = [e for e in sf.extensions if not isinstance(e, PolicyGuard)]
-                changed = True
-    return changed
+            if needed:
+                guards[key] = PolicyGuard(key, rule)
+    return MappingProxyType(guards)

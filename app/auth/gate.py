@@ -8,6 +8,9 @@ something the caller may not learn.
 Wherever a query leads from one subject to another (an enterprise's legal representative,
 a person's enterprises), `link` applies the same rules again: a bank needs that subject's own
 consent, a citizen must still be looking at self.
+
+Actions (a mutation's grant a consent, issue a certificate, ...) are allowed or refused, with
+the reason, by `authorize`, which applies ACTION_POLICY.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, bindparam, select
 
 from app import clock
+from app.audit.record import AuditRecord
 from app.auth.enforce import View
-from app.auth.policy import SUBJECT_REACH, Reach, Subject
+from app.auth.policy import ACTION_POLICY, SUBJECT_REACH, Action, Condition, Reach, Subject
 from app.auth.roles import Role
+from app.auth.tokens import Principal
 from app.db.models import Consent
+from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
 from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden
 
 if TYPE_CHECKING:
-    from app.context import Context
+    from app.resolvers.loaders import Loaders
     from app.schema.access import AccessInput
 
 consents = Consent.__table__
@@ -36,9 +42,23 @@ MAX_CASE_NUMBER = 64
 
 
 class Gate:
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.principal = ctx.principal
+    def __init__(self, principal: Principal, audit: AuditRecord, db: RequestDatabase, loaders: Loaders) -> None:
+        self.principal = principal
+        self.audit = audit
+        self.db = db
+        self.loaders = loaders
+
+    async def authorize(self, action: Action, *, holder: tuple[HolderKind, str] | None = None, authority: str | None = None) -> None:
+        """Allow `action` on a resource (its subject `holder`, or the `authority` it is under) or
+        raise FORBIDDEN with the reason, as ACTION_POLICY says."""
+        role = self.principal.role
+        condition = ACTION_POLICY[action].get(role)
+        if condition is None:
+            raise Forbidden(f"the {role} role may not do {action}")
+        if condition is Condition.OWN_SUBJECT and (holder is None or not await self.is_self(*holder)):
+            raise Forbidden(f"{action}: a citizen acts for self and the enterprises they represent only")
+        if condition is Condition.OWN_AUTHORITY and (authority is None or authority != self.principal.org):
+            raise Forbidden(f"{action}: an issuing department acts on its own authority's records only")
 
     def root_view(self, access: AccessInput | None) -> View:
         """The column for a subject the caller reached at the root: its own role's."""
@@ -52,37 +72,37 @@ class Gate:
         return reach
 
     def _touch(self, kind: str, key: str, *, reached: bool, is_self: bool = False) -> None:
-        self.ctx.audit.subject(kind, key, reached=reached, is_self=is_self)
+        self.audit.subject(kind, key, reached=reached, is_self=is_self)
 
     async def person(self, id_number: str, access: AccessInput | None) -> Row[Any] | None:
-        self.ctx.audit.access(access)
+        self.audit.access(access)
         self._touch(HolderKind.PERSON, id_number, reached=False)  # attempts are in the log too
         reach = self._reach(Subject.PERSON)
         if reach is Reach.SELF and id_number != self.principal.id_number:
             raise Forbidden("a citizen reads their own data only")
         await self._context(reach, HolderKind.PERSON, id_number, access)
-        row = await self.ctx.loaders.person.load(id_number)
+        row = await self.loaders.person.load(id_number)
         self._touch(HolderKind.PERSON, id_number, reached=row is not None, is_self=reach is Reach.SELF)
         return row
 
     async def enterprise(self, credit_code: str, access: AccessInput | None) -> Row[Any] | None:
-        self.ctx.audit.access(access)
+        self.audit.access(access)
         self._touch(HolderKind.ENTERPRISE, credit_code, reached=False)
         reach = self._reach(Subject.ENTERPRISE)
         await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
-        row = await self.ctx.loaders.enterprise.load(credit_code)
+        row = await self.loaders.enterprise.load(credit_code)
         if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
             raise Forbidden("a citizen reads their own data and the enterprises they represent only")
         self._touch(HolderKind.ENTERPRISE, credit_code, reached=row is not None, is_self=reach is Reach.SELF)
         return row
 
     async def certificate(self, identifier: str, access: AccessInput | None) -> Row[Any] | None:
-        self.ctx.audit.access(access)
+        self.audit.access(access)
         self._touch(Subject.CERTIFICATE.upper(), identifier, reached=False)
         reach = self._reach(Subject.CERTIFICATE)
         if reach is Reach.CASE:
             self._case_number(access)
-        row = await self.ctx.loaders.certificate.load(identifier)
+        row = await self.loaders.certificate.load(identifier)
         if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
             raise Forbidden("an issuer reads the certificates its own authority issued only")
         if reach is Reach.SELF and (row is None or not await self.is_self(HolderKind(row.holder_kind), row.holder_id)):
@@ -100,7 +120,7 @@ class Gate:
             raise Forbidden("a citizen reads their own data and the enterprises they represent only")
         if reach is Reach.CONSENT:
             purpose = getattr(parent.access, "purpose", None)
-            held = await self.ctx.loaders.consents.load((kind, holder_id))
+            held = await self.loaders.consents.load((kind, holder_id))
             now = clock.now()
             if purpose is None or not any(
                 consent_covers(c, kind, holder_id, self.principal.org, purpose, now) for c in held
@@ -116,7 +136,7 @@ class Gate:
         """The subject is the caller: their own person, or an enterprise they legally represent."""
         if kind is HolderKind.PERSON:
             return holder_id == self.principal.id_number
-        enterprise = await self.ctx.loaders.enterprise.load(holder_id)
+        enterprise = await self.loaders.enterprise.load(holder_id)
         return enterprise is not None and enterprise.legal_rep_id_number == self.principal.id_number
 
     async def _context(self, reach: Reach, kind: HolderKind, holder_id: str, access: AccessInput | None) -> None:
@@ -138,7 +158,7 @@ class Gate:
             raise ConsentRequired("a bank names its purpose and the subject's consent (access.purpose, access.consentId)")
         if access.purpose not in BANK_PURPOSES:
             raise BadUserInput(f"a bank cannot query for {access.purpose}")
-        rows = await self.ctx.db.rows(CONSENT_BY_ID, {"id": str(access.consent_id)})
+        rows = await self.db.rows(CONSENT_BY_ID, {"id": str(access.consent_id)})
         consent = rows[0] if rows else None
         if consent is None or not consent_covers(consent, kind, holder_id, self.principal.org, access.purpose, clock.now()):
             raise ConsentRequired("no consent in force from this subject to this organisation for this purpose")

@@ -1,8 +1,11 @@
 """The access policy, as data an auditor can read. Applied by app/auth/gate.py (which subjects a
 caller reaches) and app/auth/enforce.py (which fields of them it sees); nowhere else.
 
-Two tables:
+Three tables:
 
+- ACTION_POLICY: what each role may do to a resource (grant a consent, issue a certificate,
+  record a penalty, ...), and on which condition (its own subject, its own authority's
+  records). Mutations are actions: their field rules below are made from this table.
 - SUBJECT_REACH: how each role reaches a person, an enterprise or a certificate (self,
   consent, case number, what it issued, ...).
 - FIELD_POLICY: every field of every GraphQL type, with its classification and what each
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from app.auth.masking import mask_holder_id, mask_id_number, mask_phone
@@ -55,6 +59,44 @@ SUBJECT_REACH: dict[Role, dict[Subject, Reach]] = {
     Role.AUDITOR: {Subject.PERSON: Reach.NONE, Subject.ENTERPRISE: Reach.NONE, Subject.CERTIFICATE: Reach.NONE},
     Role.ADMIN: {Subject.PERSON: Reach.ANY, Subject.ENTERPRISE: Reach.ANY, Subject.CERTIFICATE: Reach.ANY},
 }
+
+
+class Action(StrEnum):
+    """Things done to a resource, as `resource:action` (the audit log and the snapshot name them so)."""
+
+    CONSENT_GRANT = "consent:grant"
+    CONSENT_REVOKE = "consent:revoke"
+    CERTIFICATE_ISSUE = "certificate:issue"
+    CERTIFICATE_SET_STATUS = "certificate:set-status"
+    LICENCE_RECORD = "licence:record"
+    LICENCE_SET_STATUS = "licence:set-status"
+    PENALTY_RECORD = "penalty:record"
+    PENALTY_REPAIR = "penalty:repair"
+
+
+class Condition(StrEnum):
+    """What must hold of the resource for a role's grant of an action to apply."""
+
+    OWN_SUBJECT = "own subject"  # the subject is the caller: self, or an enterprise they represent
+    OWN_AUTHORITY = "own authority"  # the record is (or will be) under the caller's own authority (token org)
+
+
+# Who may do what. A role not named for an action may not do it (FORBIDDEN, with the reason).
+ACTION_POLICY: Mapping[Action, Mapping[Role, Condition]] = MappingProxyType({
+    act: MappingProxyType(grants) for act, grants in {
+    # Consent is the subject's own act (征信业管理条例 art. 14, 18): nobody grants or revokes for
+    # them, platform operations included.
+    Action.CONSENT_GRANT: {Role.CITIZEN: Condition.OWN_SUBJECT},
+    Action.CONSENT_REVOKE: {Role.CITIZEN: Condition.OWN_SUBJECT},
+    # An issuing department acts on its own authority's records and certificates only.
+    Action.CERTIFICATE_ISSUE: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    Action.CERTIFICATE_SET_STATUS: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    Action.LICENCE_RECORD: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    Action.LICENCE_SET_STATUS: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    Action.PENALTY_RECORD: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    Action.PENALTY_REPAIR: {Role.ISSUER: Condition.OWN_AUTHORITY},
+    }.items()
+})  # fmt: skip
 
 
 class Classification(StrEnum):
@@ -123,6 +165,12 @@ def everyone(classification: Classification = Classification.PUBLIC) -> FieldRul
     return rule(classification, public=F, citizen=F, bank=F, counter=F, issuer=F, auditor=F)
 
 
+def action(classification: Classification, act: Action) -> FieldRule:
+    """A mutation's rule: FULL for the roles ACTION_POLICY lets do `act`, DENIED for the rest."""
+    allowed = ACTION_POLICY[act]
+    return FieldRule(classification, {role: F if role in allowed else D for role in Role})
+
+
 def fields(type_name: str, names: str, r: FieldRule) -> dict[str, FieldRule]:
     """The same rule for several fields of one type (each still listed by name)."""
     return {f"{type_name}.{n}": r for n in names.split()}
@@ -132,7 +180,7 @@ PUBLIC, RESTRICTED, SECRET = Classification.PUBLIC, Classification.RESTRICTED, C
 
 # The "self" column is `citizen`; `bank` needs a consent in force and `counter` a case number,
 # which the gate checked before any field is read.
-FIELD_POLICY: dict[str, FieldRule] = {
+FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     # --- Query: reaching a subject at all. How (self, consent, case) is SUBJECT_REACH's.
     "Query.me": everyone(),
     "Query.person": rule(RESTRICTED, citizen=F, bank=F, counter=F),
@@ -143,9 +191,9 @@ FIELD_POLICY: dict[str, FieldRule] = {
     # --- The audit log is oversight's: it carries no subject data beyond what the log needs.
     "Query.auditLog": rule(SECRET, auditor=F),
     "Query.auditIntegrity": rule(RESTRICTED, auditor=F),
-    # --- Consents are the citizen's own act: nobody grants or revokes for them, admin included.
-    "Mutation.grantConsent": rule(SECRET, citizen=F, admin=D),
-    "Mutation.revokeConsent": rule(SECRET, citizen=F, admin=D),
+    # --- Mutations are actions: who may call them is ACTION_POLICY's.
+    "Mutation.grantConsent": action(SECRET, Action.CONSENT_GRANT),
+    "Mutation.revokeConsent": action(SECRET, Action.CONSENT_REVOKE),
     **fields("Viewer", "role sub org idNumber", everyone()),
     # --- Person (公民个人信息)
     "Person.idNumber": rule(SECRET, citizen=F, bank=M, counter=M, mask=mask_id_number),
@@ -229,7 +277,7 @@ FIELD_POLICY: dict[str, FieldRule] = {
     **fields("AuditEntryEdge", "node cursor", everyone()),
     **fields("AccessRecordConnection", "edges pageInfo", everyone()),
     **fields("AccessRecordEdge", "node cursor", everyone()),
-}
+})
 
 # The public register (searchEnterprises) shows every caller what the public sees: a bank's
 # consent or a citizen's self does not extend to search hits.

@@ -1,1 +1,1 @@
-"""How a GraphQL request is executed: planned once per query text, then run (see compiled.py)."""
+"""How a GraphQL operation is executed: planned once per parsed operation (plan.py), run (run.py), inside strawberry's pipeline (executor.py)."""

@@ -9,10 +9,11 @@ from sqlalchemy import select, update
 from strawberry.types import Info
 
 from app import clock
+from app.auth.policy import Action
 from app.context import Context
 from app.db.models import Authority, Consent
 from app.domain.enums import BANK_PURPOSES, AuthorityType, HolderKind
-from app.errors import BadUserInput, Forbidden
+from app.errors import BadUserInput
 from app.identifiers import parse_credit_code, parse_holder_id
 from app.resolvers.loaders import CONSENTS
 from app.schema.consent import ConsentType, GrantConsentInput
@@ -20,12 +21,6 @@ from app.schema.consent import ConsentType, GrantConsentInput
 consents = Consent.__table__
 authorities = Authority.__table__
 MAX_PURPOSES = 8
-
-
-async def _must_be_own(info: Info[Context, None], kind: HolderKind, holder_id: str) -> None:
-    gate = info.context.gate
-    if not await gate.is_self(kind, holder_id):
-        raise Forbidden("a citizen gives and takes back consent for self and the enterprises they represent only")
 
 
 async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> ConsentType:
@@ -41,7 +36,7 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
         raise BadUserInput("validUntil needs a time zone")
     if input.valid_until <= now:
         raise BadUserInput("validUntil must be in the future")
-    await _must_be_own(info, kind, holder_id)
+    await info.context.gate.authorize(Action.CONSENT_GRANT, holder=(kind, holder_id))
     db = info.context.db
     found = await db.rows(select(authorities).where(authorities.c.code == grantee))
     if not found:
@@ -73,7 +68,7 @@ async def revoke_consent(info: Info[Context, None], id: strawberry.ID) -> Consen
     rows = await db.rows(select(consents).where(consents.c.id == str(id)))
     if not rows:
         raise BadUserInput("no such consent")
-    await _must_be_own(info, HolderKind(rows[0].holder_kind), rows[0].holder_id)
+    await info.context.gate.authorize(Action.CONSENT_REVOKE, holder=(HolderKind(rows[0].holder_kind), rows[0].holder_id))
     async with db.transaction() as conn:
         await conn.execute(
             update(consents).where(consents.c.id == str(id), consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.types import ExecutionContext
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from app.audit.extension import OperationFacts
-from app.auth.enforce import DisclosureReport, guard_schema
+from app.auth.enforce import DisclosureReport, field_guards
+from app.auth.policy import FIELD_POLICY, FieldRule
 from app.config import Settings
+from app.execution.documents import DocumentCache, Documents
+from app.execution.executor import executor_class
 from app.schema.mutation import Mutation
 from app.schema.query import Query
 
@@ -27,29 +32,34 @@ class Schema(strawberry.Schema):
         """
 
 
-def build_schema(settings: Settings, *, enforce_policy: bool = True) -> strawberry.Schema:
-    """The schema with the field policy applied (enforce_policy=False exists for the benchmark only).
+def build_schema(
+    settings: Settings,
+    *,
+    enforce_policy: bool = True,
+    planned: bool = True,
+    policy: Mapping[str, FieldRule] = FIELD_POLICY,
+) -> Schema:
+    """The schema, with the field policy installed in its executor (app/execution/executor.py).
 
-    Raises PolicyError, naming the fields, when the policy does not cover the schema.
+    `enforce_policy=False` exists for the benchmark only, `planned=False` for it and for the
+    test that compares planned answers with graphql-core's own. The policy is checked against
+    the schema either way: raises PolicyError, naming the fields, when it does not cover it.
     """
-    schema = _schema(settings)
-    if guard_schema(schema, enforce=enforce_policy):
-        schema = _schema(settings)  # guards are read when fields are converted: build again
-    return schema
-
-
-def _schema(settings: Settings) -> strawberry.Schema:
-    return Schema(
+    executor = executor_class()
+    documents = Documents(DOCUMENT_CACHE_SIZE)
+    schema = Schema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            # Factories: strawberry makes each extension per request; these two keep their
-            # caches at module level, shared by every request.
-            lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+            # A factory: strawberry makes each extension per request; the documents are this schema's.
+            lambda: DocumentCache(documents),
             DisclosureReport,
             OperationFacts,
         ],
         # Suggestions ("did you mean ...") map the schema for a prober; dev keeps them for humans.
         config=StrawberryConfig(disable_field_suggestions=not settings.is_dev),
+        execution_context_class=executor,
     )
+    guards = field_guards(schema, policy)
+    executor.install(schema, guards if enforce_policy else MappingProxyType({}), planned=planned)
+    return schema

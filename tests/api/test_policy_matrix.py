@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from app.auth.enforce import reaching_columns
-from app.auth.policy import FIELD_POLICY, Grant
+from app.auth.policy import ACTION_POLICY, FIELD_POLICY, Grant
 from app.auth.roles import Role
 from app.config import Settings
 from app.schema import build_schema
@@ -268,6 +268,10 @@ def test_policy_table_is_pinned() -> None:
             for role in Role
         )
         lines.append(f"{key:40} {rule.classification.value:10} {grants}")
+    for action in sorted(ACTION_POLICY):
+        allowed = " ".join(f"{role.value}={ACTION_POLICY[action][role].value.replace(' ', '-')}"
+                           for role in Role if role in ACTION_POLICY[action])  # fmt: skip
+        lines.append(f"{'action ' + action:40} {allowed}")
     snapshot = Path(__file__).with_name("policy.snapshot")
     text = "\n".join(lines) + "\n"
     assert snapshot.read_text(encoding="utf-8") == text, "the access policy changed: review it, then update the snapshot"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import strawberry
 
-from app.auth.enforce import PolicyError, check_coverage, guard_schema
+from app.auth.enforce import PolicyError, check_coverage, field_guards
 from app.auth.policy import FIELD_POLICY
 from app.config import Settings
 from app.schema import build_schema
@@ -24,14 +24,25 @@ def test_a_field_without_a_rule_stops_start_up_naming_it() -> None:
         salary: int
 
     with pytest.raises(PolicyError, match="Query.salary"):
-        guard_schema(strawberry.Schema(query=Query))
+        field_guards(strawberry.Schema(query=Query))
 
 
-def test_a_rule_for_a_field_that_does_not_exist_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(FIELD_POLICY, "Person.salary", FIELD_POLICY["Person.name"])
+def test_a_rule_for_a_field_that_does_not_exist_stops_start_up() -> None:
+    policy = {**FIELD_POLICY, "Person.salary": FIELD_POLICY["Person.name"]}
     with pytest.raises(PolicyError, match="Person.salary"):
-        build_schema(SETTINGS)
+        build_schema(SETTINGS, policy=policy)
 
+
+def test_the_policy_tables_are_read_only() -> None:
+    """Installed once: nothing at run time can add, change or drop a rule."""
+    from app.auth.policy import ACTION_POLICY, Action
+
+    with pytest.raises(TypeError):
+        FIELD_POLICY["Person.phone"] = FIELD_POLICY["Person.name"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        ACTION_POLICY[Action.CONSENT_GRANT] = {}  # type: ignore[index]
+    with pytest.raises(TypeError):
+        build_schema(SETTINGS).execution_context_class.guards["Person.phone"] = None  # type: ignore[index,union-attr]
 
 
 @strawberry.type
@@ -44,11 +55,13 @@ class _Records:
 @strawberry.type(name="P")
 class _P(_Records):
     name: str
+    view: strawberry.Private[object] = None
 
 
 @strawberry.type(name="E")
 class _E(_Records):
     name: str
+    view: strawberry.Private[object] = None
 
 
 @strawberry.type(name="Query")
@@ -57,13 +70,11 @@ class _SharedQuery:
     e: _E
 
 
-def test_a_field_shared_by_two_types_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Guards sit on field objects: an inherited field would carry one type's rule into another."""
-    keys = ("Query.p", "Query.e", "P.name", "P.penalties", "E.name", "E.penalties")
+def test_a_field_shared_by_two_types_gets_each_types_own_rule() -> None:
+    """Guards are keyed by "Type.field", not by strawberry's field objects: an inherited field
+    (one object in two types) still gets each type's own rule."""
     rule = FIELD_POLICY["Query.me"]
-    for key in list(FIELD_POLICY):
-        monkeypatch.delitem(FIELD_POLICY, key)
-    for key in keys:
-        monkeypatch.setitem(FIELD_POLICY, key, rule)
-    with pytest.raises(PolicyError, match="one field object"):
-        guard_schema(strawberry.Schema(query=_SharedQuery))
+    policy = {key: rule for key in ("Query.p", "Query.e", "P.name", "E.name", "E.penalties")}
+    policy["P.penalties"] = FIELD_POLICY["Person.phone"]
+    guards = field_guards(strawberry.Schema(query=_SharedQuery), policy)
+    assert set(guards) == {"P.penalties"}

@@ -1,0 +1,119 @@
+"""The executor strawberry runs every operation with (`Schema(execution_context_class=...)`).
+
+Strawberry's pipeline does everything up to here, for every request: parsing, validation with
+every rule and limiter the schema declares, the operation's type checked against what the
+request may run, variable coercion, extensions. What reaches `execute_operation` is a valid
+operation with coerced variables. A query that app/execution/plan.py can plan runs from its
+plan, kept per parsed operation (strawberry's ParserCache gives the same document object for
+the same text); anything else runs through graphql-core's own executor. Either way the schema's
+field guards (app/auth/enforce.py) apply: planned fields carry theirs, and graphql-core's
+executor gets them as a middleware.
+
+Each schema gets its own executor class (`executor_class`), which holds that schema's guards
+and plans; nothing is shared between two schemas in one process.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import strawberry
+from graphql import Executor, ExecutionResult, GraphQLError, MiddlewareManager, OperationDefinitionNode
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.auth.enforce import PolicyGuard, PolicyMiddleware
+from app.execution.plan import FieldPlan, NotCompilable, plan_operation
+from app.execution.run import Run, execute_fields
+
+# Parsed operations kept planned; clients send a few distinct queries (DOCUMENT_CACHE_SIZE in
+# app/schema is the parser's own bound).
+PLAN_CACHE_SIZE = 1024
+
+
+class Plans:
+    """Plans by parsed operation (its identity: strawberry parses a text once), least recently used out."""
+
+    def __init__(self, strawberry_schema: strawberry.Schema, guards: Mapping[str, PolicyGuard], size: int) -> None:
+        self.strawberry_schema = strawberry_schema
+        self.guards = guards
+        self.size = size
+        # id(operation) -> (operation, its root plans or None); the operation is kept so its id stays its own.
+        self._plans: OrderedDict[int, tuple[OperationDefinitionNode, list[FieldPlan] | None]] = OrderedDict()
+
+    def get(self, executor: Executor) -> list[FieldPlan] | None:
+        operation = executor.operation
+        entry = self._plans.get(id(operation))
+        if entry is not None and entry[0] is operation:
+            self._plans.move_to_end(id(operation))
+            return entry[1]
+        try:
+            plans: list[FieldPlan] | None = plan_operation(
+                executor.schema, self.strawberry_schema, self.guards, operation, executor.fragment_definitions
+            )
+        except NotCompilable:
+            plans = None
+        self._plans[id(operation)] = (operation, plans)
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+        return plans
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+
+class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor (graphql-core's, with strawberry's resolve info), running planned
+    queries from their plans. Subclassed per schema."""
+
+    guards: ClassVar[Mapping[str, PolicyGuard]]
+    plans: ClassVar[Plans | None]
+    policy_middleware: ClassVar[PolicyMiddleware]
+
+    @classmethod
+    def install(cls, strawberry_schema: strawberry.Schema, guards: Mapping[str, PolicyGuard], *, planned: bool) -> None:
+        """Bind this class to its schema: done once, when the schema is built (app/schema)."""
+        if cls is PlannedExecutor or "guards" in cls.__dict__:
+            raise RuntimeError("an executor class serves one schema, installed once (executor_class())")
+        cls.guards = guards
+        cls.plans = Plans(strawberry_schema, guards, PLAN_CACHE_SIZE) if planned else None
+        cls.policy_middleware = PolicyMiddleware(guards)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        plans = self.plans.get(self) if self.plans is not None and not self._has_middleware() else None
+        if plans is None:
+            self._add_policy_middleware()
+            return super().execute_operation(serially)
+        run = Run(self)
+        try:
+            data = execute_fields(run, plans, self.root_value, None)
+        except GraphQLError as error:  # a non-null root field was null
+            return ExecutionResult(data=None, errors=[*run.errors, error])
+        if isinstance(data, dict):
+            return ExecutionResult(data=data, errors=run.errors or None)
+        return self._finish_planned(run, data)
+
+    @staticmethod
+    async def _finish_planned(run: Run, pending: Any) -> ExecutionResult:
+        try:
+            data = await pending
+        except GraphQLError as error:
+            run.errors.append(error)
+            data = None
+        return ExecutionResult(data=data, errors=run.errors or None)
+
+    def _has_middleware(self) -> bool:
+        """Middleware from strawberry's extensions wraps every resolver: plans do not skip it."""
+        return bool(self.middleware_manager and self.middleware_manager.middlewares)
+
+    def _add_policy_middleware(self) -> None:
+        if not self.guards:
+            return
+        others = self.middleware_manager.middlewares if self.middleware_manager else ()
+        self.middleware_manager = MiddlewareManager(*others, self.policy_middleware)
+
+
+def executor_class() -> type[PlannedExecutor]:
+    """A class of its own for one schema: `install` gives it that schema's guards and plans, once."""
+    return type("PlannedExecutor", (PlannedExecutor,), {})

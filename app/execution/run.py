@@ -1,0 +1,230 @@
+"""Running a plan (app/execution/plan.py) with graphql-core's semantics.
+
+The items of a list are resolved concurrently, so that the loaders batch across them; an
+object's own fields in turn. Errors are located at their paths, a null in a non-null position
+propagates to the nearest nullable parent, and errors under a nulled position are dropped,
+as graphql-core's executor does. Every field that is not a plain attribute is resolved by
+the resolver strawberry built for it (`GraphQLField.resolve`: argument conversion, field
+extensions and all), with graphql-core's own resolve info, and its policy guard around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from graphql import FieldNode, GraphQLError, GraphQLObjectType, Undefined, located_error
+from graphql.pyutils import Path, inspect, is_awaitable, is_iterable
+
+if TYPE_CHECKING:
+    from graphql import Executor
+
+    from app.execution.plan import FieldPlan
+
+Complete = Callable[["Run", Any, Path], Any]
+
+
+class Run:
+    """One execution of a plan: the executor's state (context, variables...) and the errors."""
+
+    __slots__ = ("executor", "context", "variable_values", "errors", "_error_positions")
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.context = executor.context_value
+        self.variable_values = executor.variable_values
+        self.errors: list[GraphQLError] = []
+        self._error_positions: set[Path | None] = set()
+
+    def field_error(self, raw: Exception, nodes: list[FieldNode], non_null: bool, path: Path) -> None:
+        """Locate the error; raise it on to the parent if this position is non-null, else record it."""
+        error = located_error(raw, nodes, path.as_list())
+        if non_null:
+            raise error
+        # As graphql-core: not recorded if this position or a parent was already nulled.
+        position: Path | None = path
+        while position is not None:
+            if position in self._error_positions:
+                return None
+            position = position.prev
+        self._error_positions.add(path)
+        self.errors.append(error)
+        return None
+
+
+def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> Any:
+    """A dict of the fields' values; a coroutine giving it when some of them are awaited."""
+    data: dict[str, Any] = {}
+    pending: list[str] | None = None
+    for plan in fields:
+        if plan.leaf_attribute is not None:
+            # Most fields are an attribute and a scalar: no path, no error handling, unless the
+            # value is missing, null where it may not be, or does not coerce; then `execute`
+            # goes the whole way and words the error.
+            try:
+                value = getattr(source, plan.leaf_attribute)
+                if value is None:
+                    if not plan.non_null:
+                        data[plan.key] = None
+                        continue
+                elif not isinstance(value, Exception):
+                    coerced = plan.coerce(value)
+                    if coerced is not None and coerced is not Undefined:
+                        data[plan.key] = coerced
+                        continue
+            except Exception:  # noqa: S110 (the whole way below raises it again, at its path)
+                pass
+        value = plan.execute(run, source, path)
+        data[plan.key] = value
+        if type(value) is CoroutineType:
+            if pending is None:
+                pending = []
+            pending.append(plan.key)
+    if pending is None:
+        return data
+    return _settle_in_turn(data, pending)
+
+
+async def _settle_in_turn(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """Await one object's pending fields one after the other, in the query's order.
+
+    Not all at once: a task per field cost more than most fields (bench/README.md). Loads
+    still batch, because the items of a list are settled together (`_settle`) and each of
+    them reaches its next load in the same turn of the loop. After a failure that nulls this
+    object (a null for a non-null field) the fields not yet run are not run: the object is
+    null whatever they would give.
+    """
+    for index, key in enumerate(keys):
+        try:
+            data[key] = await data[key]
+        except BaseException:
+            for later in keys[index + 1 :]:
+                data[later].close()
+            raise
+    return data
+
+
+async def _settle(container: Any, keys: list[Any]) -> Any:
+    """Await the coroutines at `keys` of `container` (a list's items) together: the loaders
+    batch across them. Every one is settled before an error propagates, so no work is left
+    running behind the answer and no error is recorded after it."""
+    if len(keys) == 1:
+        container[keys[0]] = await container[keys[0]]
+        return container
+    results = await asyncio.gather(*(container[k] for k in keys), return_exceptions=True)
+    failure: BaseException | None = None
+    for k, result in zip(keys, results):
+        if isinstance(result, BaseException):
+            failure = failure or result
+        else:
+            container[k] = result
+    if failure is not None:
+        raise failure
+    return container
+
+
+# --- completion: one function per position of a field's type, made when the query is planned --
+
+
+def identity(run: Run, value: Any, path: Path) -> Any:
+    return value
+
+
+def non_null(inner: Complete, parent: str, field_name: str) -> Complete:
+    message = f"Cannot return null for non-nullable field {parent}.{field_name}."
+
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        completed = inner(run, value, path)  # raises for an Exception value, as graphql-core does
+        if completed is None:
+            raise TypeError(message)
+        return completed
+
+    return complete
+
+
+def leaf(gql_type: Any) -> Complete:
+    coerce = gql_type.coerce_output_value
+
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise value
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise TypeError(
+                f"Expected `{inspect(gql_type)}.coerce_output_value({inspect(value)})` to return"
+                f" non-nullable value, returned: {inspect(coerced)}"
+            )
+        return coerced
+
+    return complete
+
+
+def object_(gql_type: GraphQLObjectType, fields: list[FieldPlan], nodes: list[FieldNode]) -> Complete:
+    is_type_of = gql_type.is_type_of
+
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise value
+        if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
+            raise GraphQLError(f"Expected value of type '{gql_type.name}' but got: {inspect(value)}.", nodes)
+        return execute_fields(run, fields, value, path)
+
+    return complete
+
+
+def list_(inner: Complete, item_non_null: bool, nodes: list[FieldNode], parent: str, field_name: str) -> Complete:
+    not_iterable = f"Expected Iterable, but did not find one for field '{parent}.{field_name}'."
+
+    def complete(run: Run, value: Any, path: Path) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise value
+        if not is_iterable(value):
+            raise GraphQLError(not_iterable)
+        out: list[Any] = []
+        pending: list[int] | None = None
+        for index, item in enumerate(value):
+            item_path = Path(path, index, None)
+            try:
+                if is_awaitable(item):
+                    completed: Any = _await_item(run, inner, item, item_path, nodes, item_non_null)
+                else:
+                    completed = inner(run, item, item_path)
+                    if type(completed) is CoroutineType:
+                        completed = _settle_item(run, completed, item_path, nodes, item_non_null)
+            except Exception as raw:
+                completed = run.field_error(raw, nodes, item_non_null, item_path)
+            if type(completed) is CoroutineType:
+                if pending is None:
+                    pending = []
+                pending.append(index)
+            out.append(completed)
+        if pending is None:
+            return out
+        return _settle(out, pending)
+
+    return complete
+
+
+async def _await_item(run: Run, inner: Complete, item: Any, path: Path, nodes: list[FieldNode], non_null: bool) -> Any:
+    try:
+        completed = inner(run, await item, path)
+        if type(completed) is CoroutineType:
+            completed = await completed
+        return completed
+    except Exception as raw:
+        return run.field_error(raw, nodes, non_null, path)
+
+
+async def _settle_item(run: Run, completed: Any, path: Path, nodes: list[FieldNode], non_null: bool) -> Any:
+    try:
+        return await completed
+    except Exception as raw:
+        return run.field_error(raw, nodes, non_null, path)
