@@ -1,13 +1,16 @@
-"""The benchmark: the GraphQL service against a hand-written reference, same query, same data.
+"""The benchmark: the GraphQL service against a hand-written reference and PostGraphile, same data.
 
     python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C]
-                        [--json FILE] [--variants]
+                        [--rounds R] [--json FILE] [--variants] [--no-postgraphile]
 
 It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
 of --database-url), migrates and seeds it with the `xinzheng` CLI, starts the service and
 bench/reference.py (one uvicorn worker each, bench/servers.py), checks that both give the same
 `data` for up to 200 subjects, then loads each in turn from a separate process
-(bench/loadgen.py) and prints requests/s, p50, p99 and failures. --variants also loads the
+(bench/loadgen.py) and prints requests/s, p50, p99 and failures. On PostgreSQL it also runs
+PostGraphile v4 (one Node process, bench/pgraphile.py) on the same database, checks that it
+gives the same penalties, licences and scores for those subjects, and loads it in the same
+rounds. --variants also loads the
 service with the audit log off and with the field policy off (bench/variants.py). Everything
 it started or made is stopped and removed at the end, on failure and on Ctrl-C too. See
 bench/README.md for how to read the figures.
@@ -36,6 +39,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pgraphile  # bench/pgraphile.py
 import reference  # bench/reference.py: this script's directory is on sys.path
 from throwaway import DatabaseError, throwaway_database
 from servers import Server, ServerError, backend_cpu_seconds, machine_busy, start_server, wait_ready
@@ -112,8 +116,10 @@ async def read_subjects(database_url: str) -> list[Subject]:
 # --- the check and the load ---------------------------------------------------------------------
 
 
-def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
-    """Both servers give the same `data` for a sample of subjects, and both refuse a consent not the subject's."""
+def verify(servers: list[Server], token: str, subjects: list[Subject], postgraphile: Server | None = None) -> None:
+    """Both servers give the same `data` for a sample of subjects, and both refuse a consent not the
+    subject's. PostGraphile, if running, gives the same penalties, licences and score for the
+    sample (the same data once its names are mapped: pgraphile.differences) and refuses a bad token."""
     sample = subjects[:: max(1, len(subjects) // VERIFY_SUBJECTS)][:VERIFY_SUBJECTS]
     seen = {"penalties": 0, "licences": 0}
     with httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -142,6 +148,23 @@ def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
                 raise BenchError(f"the servers disagree on {subject.id_number}:\n{diff}")
             for key in seen:
                 seen[key] += len(ours["data"]["person"][key] or [])
+            if postgraphile is not None:
+                response = client.post(postgraphile.url, json=pgraphile.body(subject.id_number))
+                answer = response.json() if response.status_code == 200 else {}
+                if response.status_code != 200 or answer.get("errors"):
+                    raise BenchError(f"postgraphile answered HTTP {response.status_code}: {response.text[:1000]}")
+                found = pgraphile.differences(ours["data"]["person"], (answer.get("data") or {}).get("person"))
+                if found:
+                    ours_text, theirs_text = (
+                        json.dumps(a, ensure_ascii=False, indent=1, sort_keys=True).splitlines()
+                        for a in (ours["data"]["person"], answer.get("data"))
+                    )
+                    diff = "\n".join(
+                        difflib.unified_diff(ours_text, theirs_text, "graphql", "postgraphile", lineterm="", n=2)
+                    )
+                    raise BenchError(
+                        f"graphql and postgraphile disagree on {subject.id_number}: {'; '.join(found)}\n{diff}"
+                    )
         if len(subjects) > 1:  # the reference must check the consent as the service does
             for server, answer in zip(servers, ask(subjects[0].body(consent_id=subjects[1].consent_id))):
                 codes = [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
@@ -151,15 +174,29 @@ def verify(servers: list[Server], token: str, subjects: list[Subject]) -> None:
         f"  both servers gave the same data for {len(sample)} subjects ({seen['penalties']} penalties, "
         f"{seen['licences']} licences), and refused another subject's consent"
     )
+    if postgraphile is not None:
+        forged = jwt.encode(jwt.decode(token, options={"verify_signature": False}), "not-the-secret" * 4, "HS256")
+        response = httpx.post(
+            postgraphile.url, json=pgraphile.body(subjects[0].id_number), timeout=30,
+            headers={"authorization": f"Bearer {forged}"},
+        )  # fmt: skip
+        if response.status_code == 200 and not response.json().get("errors"):
+            raise BenchError(f"postgraphile answered a token signed with another secret: {response.text[:500]}")
+        print(
+            f"  postgraphile gave the same penalties, licences and scores for the {len(sample)} subjects (the same"
+            " data, names mapped), and refused a token signed with another secret"
+        )
 
 
 def load(
-    server: Server, token: str, subjects: list[Subject], seconds: float, concurrency: int, database: str | None = None
-) -> dict[str, Any]:
-    """Drive one server from bench/loadgen.py, a separate process; its figures, plus the server's
-    CPU time and, on PostgreSQL (`database` named), that of the backends serving it."""
+    server: Server, token: str, bodies: list[dict[str, Any]], seconds: float, concurrency: int,
+    database: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Drive one server from bench/loadgen.py, a separate process, with `bodies` in rotation; its
+    figures, plus the server's CPU time and, on PostgreSQL (`database` named), that of the
+    backends serving it."""
     job = {
-        "url": server.url, "token": token, "bodies": [s.body() for s in subjects],
+        "url": server.url, "token": token, "bodies": bodies,
         "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency,
     }  # fmt: skip
     db_before = backend_cpu_seconds(database) if database else None
@@ -186,7 +223,7 @@ def load(
 def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One server's rounds as one run: throughput over all of them, the worst p99, the mean p50."""
     if len(rounds) == 1:
-        return rounds[0]
+        return {**rounds[0], "rounds_rps": [rounds[0]["rps"]]}
     requests, elapsed = sum(r["requests"] for r in rounds), sum(r["elapsed"] for r in rounds)
     cpus = [r["server_cpu"] for r in rounds if r["server_cpu"] is not None]
     db_cpus = [r["db_cpu"] for r in rounds if r.get("db_cpu") is not None]
@@ -202,6 +239,7 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "client_cpu": sum(r["client_cpu"] for r in rounds) / len(rounds),
         "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
         "first_failure": next((r["first_failure"] for r in rounds if r["first_failure"]), None),
+        "rounds_rps": [r["rps"] for r in rounds],
     }
 
 
@@ -213,14 +251,19 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
           f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
     db = any(r.get("db_cpu") is not None for r in results.values())
     print(
-        f"{'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
+        f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
         + (f" {'db CPU':>8}" if db else "")
     )
     for name, r in results.items():
-        print(f"{name:<10} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
+        print(f"{name:<12} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
               f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}"
               + (f" {share(r.get('db_cpu')):>8}" if db else ""))  # fmt: skip
+    for name, r in results.items():
+        if len(r["rounds_rps"]) > 1:
+            print(f"{name:<12} req/s by round: {' / '.join(f'{x:.0f}' for x in r['rounds_rps'])}")
     print(f"GraphQL / reference throughput: {results['graphql']['rps'] / results['reference']['rps']:.2f}")
+    if "postgraphile" in results:
+        print(f"GraphQL / PostGraphile throughput: {results['graphql']['rps'] / results['postgraphile']['rps']:.2f}")
     if "no-policy" in results:
         extra = results["no-policy"]["rps"] / results["graphql"]["rps"] - 1
         print(f"the field policy costs {extra:+.0%} time per request (no-policy / graphql throughput - 1)")
@@ -256,6 +299,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "drift of the machine then falls on every server alike (default 1)",
     )
     p.add_argument(
+        "--no-postgraphile",
+        action="store_true",
+        help="on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
+    )
+    p.add_argument(
         "--variants",
         action="store_true",
         help="also load the service with the audit log off, with the field policy off, and with queries"
@@ -275,9 +323,17 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         raise BenchError(str(e)) from None
     kind = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"
     backend_name = None if kind == "SQLite" else make_url(database_url).database
+    with_postgraphile = kind == "PostgreSQL" and not args.no_postgraphile
+    if kind == "SQLite" and not args.no_postgraphile:
+        print("PostGraphile serves PostgreSQL only: left out of a SQLite run (pass --database-url to include it)")
+    if with_postgraphile:
+        pgraphile.ensure_installed()  # before the minutes of seeding, so that a missing npm fails early
     print(f"preparing a throwaway {kind} database")
     xinzheng("migrate", database_url=database_url, timeout=300)
     xinzheng("seed", "--persons", str(args.persons), database_url=database_url, timeout=3600)
+    if with_postgraphile:
+        pgraphile.apply_functions(database_url)
+        print("  applied bench/postgraphile/functions.sql")
     subjects = asyncio.run(read_subjects(database_url))
     if not subjects:
         raise BenchError(f"the seeded city has no person with a {PURPOSE} consent to {BANK} in force")
@@ -306,9 +362,13 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                 stack, "unplanned", ["--factory", "variants:unplanned", "--app-dir", str(BENCH_DIR)], env, tmp
             ),
         ]
-    for server in servers + variants:
-        wait_ready(server)
-    verify(servers, token, subjects)
+    postgraphile = None
+    if with_postgraphile:
+        postgraphile = pgraphile.start(stack, database_url, secret, JWT_ISSUER, JWT_AUDIENCE, tmp)
+    others = [postgraphile] if postgraphile else []
+    for server in servers + variants + others:
+        wait_ready(server, timeout=60 if server is postgraphile else 30)  # Node reads the schema first
+    verify(servers, token, subjects, postgraphile)
 
     busy = machine_busy()
     if busy is not None and busy > 0.2:
@@ -317,18 +377,25 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         )
     rounds: dict[str, list[dict[str, Any]]] = {}
     share = args.seconds / args.rounds
+    bodies = [s.body() for s in subjects]
+    postgraphile_bodies = [pgraphile.body(s.id_number) for s in subjects]
     for number in range(args.rounds):
-        for server in servers + variants:
+        for server in servers + others + variants:
             print(f"  loading {server.name} for {WARMUP_SECONDS:g} + {share:g} s (round {number + 1} of {args.rounds})")
             rounds.setdefault(server.name, []).append(
-                load(server, token, subjects, share, args.concurrency, database=backend_name)
-            )
+                load(
+                    server, token, postgraphile_bodies if server is postgraphile else bodies, share,
+                    args.concurrency, database=backend_name,
+                )
+            )  # fmt: skip
     results = {name: combine(figures) for name, figures in rounds.items()}
     report(results, kind, args, len(subjects))
     if args.json:
         figures = {"database": kind, "persons": args.persons, "subjects": len(subjects), "seconds": args.seconds,
                    "warmup": WARMUP_SECONDS, "concurrency": args.concurrency, "machine_busy_before": busy, "servers": results,
                    "ratio": results["graphql"]["rps"] / results["reference"]["rps"]}  # fmt: skip
+        if "postgraphile" in results:
+            figures["ratio_postgraphile"] = results["graphql"]["rps"] / results["postgraphile"]["rps"]
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 1 if any(r["failures"] for r in results.values()) else 0
 
@@ -353,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with terminated_as_interrupt(), contextlib.ExitStack() as stack:
             return bench(args, stack)
-    except (BenchError, ServerError) as e:
+    except (BenchError, ServerError, pgraphile.SetupError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

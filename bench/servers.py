@@ -1,7 +1,8 @@
 """The servers under test, as processes: start on a free loopback port, wait, measure, stop.
 
-Used by bench/run.py. Each server is one uvicorn worker (log level warning, no access log) in
-a session of its own, so that a Ctrl-C reaches bench/run.py only, which then stops it.
+Used by bench/run.py. Each server is one process, one worker: a uvicorn worker (log level
+warning, no access log), or PostGraphile's Node process (bench/pgraphile.py), in a session of
+its own, so that a Ctrl-C reaches bench/run.py only, which then stops it.
 """
 
 from __future__ import annotations
@@ -53,12 +54,21 @@ def free_port() -> int:
 def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path) -> Server:
     """One uvicorn worker on a free loopback port, running `app`; stopped when the stack closes."""
     port = free_port()
-    log = tmp / f"{name}.log"
     command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return start_process(stack, name, command, port, env, tmp)
+
+
+def start_process(
+    stack: contextlib.ExitStack, name: str, command: list[str], port: int, env: dict[str, str], tmp: Path,
+    cwd: Path = PROJECT_ROOT,
+) -> Server:  # fmt: skip
+    """`command`, which listens on loopback `port` (and answers GET /healthz there once ready),
+    as a server; its output goes to tmp/<name>.log; stopped when the stack closes."""
+    log = tmp / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(name, process, port, log)
     stack.callback(stop_server, server)
@@ -68,7 +78,7 @@ def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: di
 def stop_server(server: Server) -> None:
     if server.process.poll() is not None:
         return
-    server.process.terminate()  # uvicorn shuts down cleanly on SIGTERM
+    server.process.terminate()  # uvicorn and bench/postgraphile/server.js end on SIGTERM
     try:
         server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
