@@ -227,8 +227,8 @@ def _no_constant(name: str) -> Any:
 def encode(body: dict[str, Any]) -> bytes:
     """The answer as compact UTF-8 JSON. orjson writes the same bytes as the json module's
     `dumps(ensure_ascii=False, separators=(",", ":"))` for the answers GraphQL gives (string
-    keys, finite numbers) in a fifteenth of the time (17 us for the credit query's answer); for
-    anything it does not take, the json module writes it."""
+    keys, finite numbers), many times faster (bench/README.md); for anything it does not take,
+    the json module writes it."""
     try:
         return orjson.dumps(body)
     except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, a key not a string

@@ -1,9 +1,9 @@
 """Parsed and validated documents, kept by query text: one strawberry extension for both.
 
 Strawberry's own ValidationCache keys its lru_cache by the parsed document, and a document's
-hash walks the whole tree on every request (profiled: a quarter of the credit query's CPU in
-the pipeline). Here a text is parsed once; its document's validation result is kept beside it,
-per set of validation rules, so a request that sends a known text does neither again.
+hash walks the whole tree on every request (bench/README.md says what that cost). Here a text
+is parsed once and its document's validation result kept beside it, per set of validation
+rules, so a request that sends a known text does neither again.
 """
 
 from __future__ import annotations
