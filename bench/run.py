@@ -1,7 +1,7 @@
 """The benchmark: the GraphQL service against a hand-written reference and PostGraphile, same data.
 
     python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C]
-                        [--rounds R] [--json FILE] [--variants] [--no-postgraphile]
+                        [--rounds R] [--json FILE] [--variants] [--two-workers] [--no-postgraphile]
 
 It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
 of --database-url), migrates and seeds it with the `xinzheng` CLI, starts the service and
@@ -10,8 +10,8 @@ bench/reference.py (one uvicorn worker each, bench/servers.py), checks that both
 (bench/loadgen.py) and prints requests/s, p50, p99 and failures. On PostgreSQL it also runs
 PostGraphile v4 (one Node process, bench/pgraphile.py) on the same database, checks that it
 gives the same penalties, licences and scores for those subjects, and loads it in the same
-rounds. --variants also loads the
-service with the audit log off and with the field policy off (bench/variants.py). Everything
+rounds. --variants also loads the service with the audit log off, with the field policy off
+and unplanned (bench/variants.py); --two-workers, the service with two worker processes. Everything
 it started or made is stopped and removed at the end, on failure and on Ctrl-C too. See
 bench/README.md for how to read the figures.
 """
@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import jwt
 import pgraphile  # bench/pgraphile.py
+from figures import WARMUP_SECONDS, combine, report
 import reference  # bench/reference.py: this script's directory is on sys.path
 from throwaway import DatabaseError, throwaway_database
 from servers import Server, ServerError, backend_cpu_seconds, machine_busy, start_server, wait_ready
@@ -56,7 +57,6 @@ CREDIT_QUERY = (
     " penalties { decisionNumber severity category reason amount authorityName decidedOn publishUntil status repairedOn }"
     " licences { decisionNumber category title authorityName decidedOn validFrom validTo status } } }"
 )
-WARMUP_SECONDS = 2.0
 VERIFY_SUBJECTS = 200  # how many subjects both servers must answer identically before the load
 JWT_ISSUER = "xinzheng-bench"
 JWT_AUDIENCE = "xinzheng-bench"
@@ -220,64 +220,6 @@ def load(
     return figures
 
 
-def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """One server's rounds as one run: throughput over all of them, the worst p99, the mean p50."""
-    if len(rounds) == 1:
-        return {**rounds[0], "rounds_rps": [rounds[0]["rps"]]}
-    requests, elapsed = sum(r["requests"] for r in rounds), sum(r["elapsed"] for r in rounds)
-    cpus = [r["server_cpu"] for r in rounds if r["server_cpu"] is not None]
-    db_cpus = [r["db_cpu"] for r in rounds if r.get("db_cpu") is not None]
-    return {
-        "requests": requests,
-        "elapsed": elapsed,
-        "rps": requests / elapsed,
-        "p50_ms": sum(r["p50_ms"] for r in rounds) / len(rounds),
-        "p99_ms": max(r["p99_ms"] for r in rounds),
-        "failures": sum(r["failures"] for r in rounds),
-        "server_cpu": sum(cpus) / len(cpus) if cpus else None,
-        "db_cpu": sum(db_cpus) / len(db_cpus) if db_cpus else None,
-        "client_cpu": sum(r["client_cpu"] for r in rounds) / len(rounds),
-        "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
-        "first_failure": next((r["first_failure"] for r in rounds if r["first_failure"]), None),
-        "rounds_rps": [r["rps"] for r in rounds],
-    }
-
-
-def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespace, subjects: int) -> None:
-    def share(x: float | None) -> str:
-        return "-" if x is None else f"{x:.0%}"
-
-    print(f"\n{kind}, {args.persons} persons ({subjects} subjects with a consent), "
-          f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
-    db = any(r.get("db_cpu") is not None for r in results.values())
-    print(
-        f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
-        + (f" {'db CPU':>8}" if db else "")
-    )
-    for name, r in results.items():
-        print(f"{name:<12} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
-              f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}"
-              + (f" {share(r.get('db_cpu')):>8}" if db else ""))  # fmt: skip
-    for name, r in results.items():
-        if len(r["rounds_rps"]) > 1:
-            print(f"{name:<12} req/s by round: {' / '.join(f'{x:.0f}' for x in r['rounds_rps'])}")
-    print(f"GraphQL / reference throughput: {results['graphql']['rps'] / results['reference']['rps']:.2f}")
-    if "postgraphile" in results:
-        print(f"GraphQL / PostGraphile throughput: {results['graphql']['rps'] / results['postgraphile']['rps']:.2f}")
-    if "no-policy" in results:
-        extra = results["no-policy"]["rps"] / results["graphql"]["rps"] - 1
-        print(f"the field policy costs {extra:+.0%} time per request (no-policy / graphql throughput - 1)")
-    if "no-audit" in results:
-        print(
-            f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off"
-        )
-    if "unplanned" in results:
-        print(f"planned queries: {results['graphql']['rps'] / results['unplanned']['rps']:.2f} times the throughput of unplanned")
-    for name, r in results.items():
-        if r["first_failure"]:
-            print(f"{name}: first failure: {r['first_failure']}")
-
-
 # --- the whole run --------------------------------------------------------------------------------
 
 
@@ -302,6 +244,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-postgraphile",
         action="store_true",
         help="on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
+    )
+    p.add_argument(
+        "--two-workers",
+        action="store_true",
+        help="also load the service run with two worker processes (uvicorn --workers 2)",
     )
     p.add_argument(
         "--variants",
@@ -352,8 +299,12 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         start_server(stack, "reference", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp),
     ]
     variants = []
+    if args.two_workers:  # the same service with two worker processes: how it scales on two cores
+        variants.append(
+            start_server(stack, "graphql-2w", ["--factory", "app.main:create_app"], env, tmp, workers=2)
+        )
     if args.variants:  # what the audit log and the policy cost; not compared: the policy changes answers
-        variants = [
+        variants += [
             start_server(stack, "no-audit", ["--factory", "variants:audit_off", "--app-dir", str(BENCH_DIR)], env, tmp),
             start_server(
                 stack, "no-policy", ["--factory", "variants:policy_off", "--app-dir", str(BENCH_DIR)], env, tmp

@@ -37,12 +37,17 @@ class Server:
         return f"http://127.0.0.1:{self.port}/graphql"
 
     def cpu_seconds(self) -> float | None:
-        """The server process's own CPU time so far (Linux /proc), or None where unknown."""
+        """CPU time so far of the server process and its worker processes (Linux /proc), or None where unknown."""
+        total, stack = 0, [self.process.pid]
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            while stack:
+                pid = stack.pop()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+                stack += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except (OSError, ValueError):
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -51,11 +56,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path) -> Server:
-    """One uvicorn worker on a free loopback port, running `app`; stopped when the stack closes."""
+def start_server(
+    stack: contextlib.ExitStack, name: str, app: list[str], env: dict[str, str], tmp: Path, *, workers: int = 1
+) -> Server:
+    """uvicorn on a free loopback port, running `app` (one worker unless said); stopped when the stack closes."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
     return start_process(stack, name, command, port, env, tmp)
 
 
