@@ -36,7 +36,8 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         return "-" if x is None else f"{x:.0%}"
 
     print(f"\n{kind}, {args.persons} persons ({subjects} subjects with a consent), "
-          f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections")  # fmt: skip
+          f"{args.seconds:g} s after a {WARMUP_SECONDS:g} s warm-up, {args.concurrency} connections"
+          + (f", a fixed {args.rate:g} requests/s" if getattr(args, "rate", None) else ""))  # fmt: skip
     db = any(r.get("db_cpu") is not None for r in results.values())
     print(
         f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"

@@ -1,9 +1,12 @@
 """The load generator, a process of its own (never inside a server's process).
 
 bench/run.py starts it once per server and writes the job to its stdin as JSON:
-{"url", "token", "bodies": [request body, ...], "warmup", "seconds", "concurrency"}.
+{"url", "token", "bodies": [request body, ...], "warmup", "seconds", "concurrency", "rate"?}.
 It opens `concurrency` keep-alive HTTP/1.1 connections, each driven by one task sending the
 bodies in rotation, back to back: first for `warmup` seconds (not counted), then for `seconds`.
+With a `rate` (requests/s) the requests are sent on a fixed schedule instead (open loop,
+spread over the connections), and each latency counts from the moment its request was due,
+so that a server falling behind shows in the figures rather than slowing the client down.
 
 The client is a few lines of plain asyncio rather than httpx: on the bench machine httpx's
 AsyncClient spent a whole core on about 200-450 requests/s (its pool's bookkeeping grows with
@@ -90,15 +93,26 @@ def check(status: int, body: bytes) -> str | None:
     return None
 
 
-async def phase(connections: list[HttpConnection], rotation: Iterator[bytes], seconds: float) -> tuple[Tally, float]:
-    """Every connection sends requests back to back until the deadline; the tally and the time taken."""
+async def phase(
+    connections: list[HttpConnection], rotation: Iterator[bytes], seconds: float, rate: float | None = None
+) -> tuple[Tally, float]:
+    """Every connection sends requests until the deadline, back to back or on the schedule `rate`
+    gives; the tally and the time taken."""
     tally = Tally()
     start = time.perf_counter()
     deadline = start + seconds
 
-    async def drive(conn: HttpConnection) -> None:
+    async def drive(index: int, conn: HttpConnection) -> None:
+        n = index
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
+            if rate is not None:
+                sent = start + n / rate  # when this request is due
+                n += len(connections)
+                if sent >= deadline:
+                    break
+                if sent > time.perf_counter():
+                    await asyncio.sleep(sent - time.perf_counter())
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
                     why = check(*await conn.exchange(next(rotation)))
@@ -110,7 +124,7 @@ async def phase(connections: list[HttpConnection], rotation: Iterator[bytes], se
             else:
                 tally.fail(why)
 
-    await asyncio.gather(*(drive(conn) for conn in connections))
+    await asyncio.gather(*(drive(index, conn) for index, conn in enumerate(connections)))
     return tally, time.perf_counter() - start
 
 
@@ -146,9 +160,10 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     rotation = itertools.cycle(prepared_requests(job["url"], job["token"], job["bodies"]))
     connections = [HttpConnection(parts.hostname, parts.port or 80) for _ in range(int(job["concurrency"]))]
     try:
-        await phase(connections, rotation, float(job["warmup"]))
+        rate = float(job["rate"]) if job.get("rate") else None
+        await phase(connections, rotation, float(job["warmup"]), rate)
         cpu_before = cpu_seconds()
-        tally, elapsed = await phase(connections, rotation, float(job["seconds"]))
+        tally, elapsed = await phase(connections, rotation, float(job["seconds"]), rate)
         cpu = cpu_seconds() - cpu_before
     finally:
         for conn in connections:

@@ -1,7 +1,8 @@
 """The benchmark: the GraphQL service against a hand-written reference and PostGraphile, same data.
 
     python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C]
-                        [--rounds R] [--json FILE] [--variants] [--two-workers] [--no-postgraphile]
+                        [--rounds R] [--rate RPS] [--json FILE] [--variants] [--two-workers]
+                        [--no-postgraphile]
 
 It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
 of --database-url), migrates and seeds it with the `xinzheng` CLI, starts the service and
@@ -190,14 +191,14 @@ def verify(servers: list[Server], token: str, subjects: list[Subject], postgraph
 
 def load(
     server: Server, token: str, bodies: list[dict[str, Any]], seconds: float, concurrency: int,
-    database: str | None = None,
+    database: str | None = None, rate: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Drive one server from bench/loadgen.py, a separate process, with `bodies` in rotation; its
     figures, plus the server's CPU time and, on PostgreSQL (`database` named), that of the
     backends serving it."""
     job = {
         "url": server.url, "token": token, "bodies": bodies,
-        "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency,
+        "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency, "rate": rate,
     }  # fmt: skip
     db_before = backend_cpu_seconds(database) if database else None
     cpu_before, started = server.cpu_seconds(), time.perf_counter()
@@ -244,6 +245,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-postgraphile",
         action="store_true",
         help="on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="send this many requests/s on a fixed schedule instead of as fast as answered (latency at a given load)",
     )
     p.add_argument(
         "--two-workers",
@@ -336,7 +342,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
             rounds.setdefault(server.name, []).append(
                 load(
                     server, token, postgraphile_bodies if server is postgraphile else bodies, share,
-                    args.concurrency, database=backend_name,
+                    args.concurrency, database=backend_name, rate=args.rate,
                 )
             )  # fmt: skip
     results = {name: combine(figures) for name, figures in rounds.items()}
