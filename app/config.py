@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from app.execution.limits import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -36,6 +38,8 @@ class Settings:
     # The audit log's checkpoint key (Ed25519, PEM); dev makes one in var/ when unset.
     audit_key_pem: str | None = None
     audit_checkpoint_every: int = 100
+    # Depth, aliases, root fields, tokens and cost of a query (SPEC section 9).
+    query_limits: Limits = field(default_factory=Limits)
 
     @property
     def is_dev(self) -> bool:
@@ -76,6 +80,7 @@ class Settings:
             dev_secret=dev_secret,
             audit_key_pem=environ.get("XINZHENG_AUDIT_KEY") or None,
             audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
+            query_limits=_query_limits(environ.get("XINZHENG_QUERY_LIMITS", "")),
         )
 
 
@@ -90,6 +95,21 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be at least 1")
     return value
+
+
+def _query_limits(raw: str) -> Limits:
+    """`depth=8,aliases=15,root_fields=10,tokens=1000,cost=5000`, any of them; the rest keep their defaults."""
+    names = {f.name for f in fields(Limits)}
+    given: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in names or not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(
+                f"XINZHENG_QUERY_LIMITS: {item!r} is not one of {', '.join(sorted(names))} set to a whole number of at least 1"
+            )
+        given[name] = int(value)
+    return Limits(**given)
 
 
 def _dev_secret() -> str:

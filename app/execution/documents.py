@@ -1,9 +1,13 @@
-"""Parsed and validated documents, kept by query text: one strawberry extension for both.
+"""Parsed, measured and validated documents, kept by query text: one strawberry extension.
 
 Strawberry's own ValidationCache keys its lru_cache by the parsed document, and a document's
 hash walks the whole tree on every request (bench/README.md says what that cost). Here a text
 is parsed once and its document's validation result kept beside it, per set of validation
 rules, so a request that sends a known text does neither again.
+
+Before validation, and before anything of a document is kept, the query limits apply
+(app/execution/limits.py): a text of more tokens than allowed is not parsed to its end, and a
+document past a limit is answered QUERY_TOO_COMPLEX without being validated.
 """
 
 from __future__ import annotations
@@ -12,23 +16,28 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, Lexer, Source, TokenKind, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from app.execution.limits import LimitExceeded, Limits, check, measure
+
 
 class _Document:
-    __slots__ = ("document", "errors")
+    __slots__ = ("document", "errors", "too_complex")
 
-    def __init__(self, document: DocumentNode) -> None:
+    def __init__(self, document: DocumentNode, too_complex: LimitExceeded | None) -> None:
         self.document = document
+        self.too_complex = too_complex
         self.errors: dict[tuple[Any, ...], list[GraphQLError]] = {}  # by validation rules
 
 
 class Documents:
     """The store, shared by the requests of one schema; least recently used out past `size`."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int) -> None:
+        self.schema = schema
+        self.limits = limits
         self.size = size
         self._by_text: OrderedDict[str, _Document] = OrderedDict()
 
@@ -37,7 +46,18 @@ class Documents:
         if entry is not None:
             self._by_text.move_to_end(text)
             return entry
-        entry = _Document(parse(text, **options))  # a syntax error raises: strawberry answers it
+        try:
+            document = parse(text, **{**options, "max_tokens": self.limits.tokens})
+        except GraphQLError as error:  # a syntax error: strawberry answers it; too many tokens: so do we
+            if _tokens(text) > self.limits.tokens:
+                raise LimitExceeded("tokens", self.limits.tokens, _tokens(text)) from None
+            raise error from None
+        too_complex = None
+        try:
+            check(self.limits, measure(self.schema, document))
+        except LimitExceeded as exceeded:
+            too_complex = exceeded
+        entry = _Document(document, too_complex)
         self._by_text[text] = entry
         if len(self._by_text) > self.size:
             self._by_text.popitem(last=False)
@@ -65,10 +85,23 @@ class DocumentCache(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         entry = self.entry
-        if entry is not None and context.pre_execution_errors is None and context.validation_rules:
+        if entry is not None and entry.too_complex is not None:
+            context.pre_execution_errors = [GraphQLError(str(entry.too_complex), original_error=entry.too_complex)]
+        elif entry is not None and context.pre_execution_errors is None and context.validation_rules:
             rules = tuple(context.validation_rules)
             errors = entry.errors.get(rules)
             if errors is None:
-                errors = entry.errors[rules] = validate_document(context.schema._schema, entry.document, rules)
+                errors = entry.errors[rules] = validate_document(self.documents.schema, entry.document, rules)
             context.pre_execution_errors = errors
         yield
+
+
+def _tokens(text: str) -> int:
+    """How many tokens the text holds (to the first one the lexer refuses)."""
+    lexer, count = Lexer(Source(text)), 0
+    try:
+        while lexer.advance().kind is not TokenKind.EOF:
+            count += 1
+    except GraphQLError:
+        pass
+    return count

@@ -46,13 +46,12 @@ def build_schema(
     the schema either way: raises PolicyError, naming the fields, when it does not cover it.
     """
     executor = executor_class()
-    documents = Documents(DOCUMENT_CACHE_SIZE)
     schema = Schema(
         query=Query,
         mutation=Mutation,
         extensions=[
             # A factory: strawberry makes each extension per request; the documents are this schema's.
-            lambda: DocumentCache(documents),
+            lambda: DocumentCache(documents),  # made below: it needs the schema it measures against
             DisclosureReport,
             OperationFacts,
         ],
@@ -60,6 +59,8 @@ def build_schema(
         config=StrawberryConfig(disable_field_suggestions=not settings.is_dev),
         execution_context_class=executor,
     )
+    # strawberry has no public name for its graphql-core schema; `_schema` is the one its own docs use.
+    documents = Documents(schema._schema, settings.query_limits, DOCUMENT_CACHE_SIZE)
     guards = field_guards(schema, policy)
     executor.install(schema, guards if enforce_policy else MappingProxyType({}), planned=planned)
     return schema

@@ -47,6 +47,6 @@ def format_errors(errors: list[GraphQLError]) -> list[dict[str, Any]]:
             formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
         if error.path is not None:
             formatted["path"] = error.path
-        formatted["extensions"] = {"code": code.value}
+        formatted["extensions"] = {"code": code.value, **getattr(error.original_error, "extensions", {})}
         out.append(formatted)
     return out
