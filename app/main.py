@@ -86,4 +86,5 @@ def create_app(
     )
     app.state.engine = engine
     app.state.read_engine = read_engine
+    app.state.graphql = graphql  # the endpoint, and through it the schema and its caches (tests)
     return app

@@ -32,13 +32,23 @@ class _Document:
         self.errors: dict[tuple[Any, ...], list[GraphQLError]] = {}  # by validation rules
 
 
-class Documents:
-    """The store, shared by the requests of one schema; least recently used out past `size`."""
+# What a parsed document costs, estimated from its text: graphql-core keeps every token and
+# location, up to about 300 bytes per character of the densest text and 650 per token
+# (tests/api/test_caches.py checks that the estimate holds for texts at the token limit).
+AST_BYTES_PER_CHARACTER = 300
+AST_BYTES_PER_TOKEN = 700
 
-    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int) -> None:
+
+class Documents:
+    """The store, shared by the requests of one schema: least recently used out past `size`
+    entries or `max_bytes` of estimated memory, whichever comes first."""
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int, max_bytes: int) -> None:
         self.schema = schema
         self.limits = limits
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0  # estimated, of the documents kept
         self._by_text: OrderedDict[str, _Document] = OrderedDict()
 
     def parsed(self, text: str, options: dict[str, Any]) -> _Document:
@@ -59,9 +69,15 @@ class Documents:
             too_complex = exceeded
         entry = _Document(document, too_complex)
         self._by_text[text] = entry
-        if len(self._by_text) > self.size:
-            self._by_text.popitem(last=False)
+        self.bytes += self.estimated_bytes(text)
+        while len(self._by_text) > self.size or (self.bytes > self.max_bytes and len(self._by_text) > 1):
+            old, _ = self._by_text.popitem(last=False)
+            self.bytes -= self.estimated_bytes(old)
         return entry
+
+    def estimated_bytes(self, text: str) -> int:
+        """The memory a document of this text keeps, at most: its tokens are within the limit."""
+        return min(len(text) * AST_BYTES_PER_CHARACTER, self.limits.tokens * AST_BYTES_PER_TOKEN + len(text))
 
     def __len__(self) -> int:
         return len(self._by_text)

@@ -15,8 +15,9 @@ and plans; nothing is shared between two schemas in one process.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import weakref
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import strawberry
@@ -27,26 +28,21 @@ from app.auth.enforce import PolicyGuard, PolicyMiddleware
 from app.execution.plan import FieldPlan, NotCompilable, plan_operation
 from app.execution.run import Run, execute_fields
 
-# Parsed operations kept planned; clients send a few distinct queries (DOCUMENT_CACHE_SIZE in
-# app/schema is the parser's own bound).
-PLAN_CACHE_SIZE = 1024
-
-
 class Plans:
-    """Plans by parsed operation (its identity: strawberry parses a text once), least recently used out."""
+    """Plans by parsed operation: kept as long as the operation is (strawberry parses a text
+    once, and app/execution/documents.py keeps the document, within its bounds), dropped with it."""
 
-    def __init__(self, strawberry_schema: strawberry.Schema, guards: Mapping[str, PolicyGuard], size: int) -> None:
+    def __init__(self, strawberry_schema: strawberry.Schema, guards: Mapping[str, PolicyGuard]) -> None:
         self.strawberry_schema = strawberry_schema
         self.guards = guards
-        self.size = size
-        # id(operation) -> (operation, its root plans or None); the operation is kept so its id stays its own.
-        self._plans: OrderedDict[int, tuple[OperationDefinitionNode, list[FieldPlan] | None]] = OrderedDict()
+        # id(operation) -> (a weak reference to the operation, its root plans or None: not planned)
+        self._plans: dict[int, tuple[weakref.ref[OperationDefinitionNode], list[FieldPlan] | None]] = {}
 
     def get(self, executor: Executor) -> list[FieldPlan] | None:
         operation = executor.operation
-        entry = self._plans.get(id(operation))
-        if entry is not None and entry[0] is operation:
-            self._plans.move_to_end(id(operation))
+        key = id(operation)
+        entry = self._plans.get(key)
+        if entry is not None and entry[0]() is operation:
             return entry[1]
         try:
             plans: list[FieldPlan] | None = plan_operation(
@@ -54,10 +50,13 @@ class Plans:
             )
         except NotCompilable:
             plans = None
-        self._plans[id(operation)] = (operation, plans)
-        if len(self._plans) > self.size:
-            self._plans.popitem(last=False)
+        self._plans[key] = (weakref.ref(operation, partial(self._forget, key)), plans)
         return plans
+
+    def _forget(self, key: int, gone: weakref.ref[OperationDefinitionNode]) -> None:
+        entry = self._plans.get(key)
+        if entry is not None and entry[0] is gone:
+            del self._plans[key]
 
     def __len__(self) -> int:
         return len(self._plans)
@@ -77,7 +76,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if cls is PlannedExecutor or "guards" in cls.__dict__:
             raise RuntimeError("an executor class serves one schema, installed once (executor_class())")
         cls.guards = guards
-        cls.plans = Plans(strawberry_schema, guards, PLAN_CACHE_SIZE) if planned else None
+        cls.plans = Plans(strawberry_schema, guards) if planned else None
         cls.policy_middleware = PolicyMiddleware(guards)
 
     def execute_operation(self, serially: bool | None = None) -> Any:

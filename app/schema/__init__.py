@@ -20,11 +20,15 @@ from app.schema.mutation import Mutation
 from app.schema.query import Query
 
 # Parsed and validated documents are reused across requests: the same query text is never
-# parsed or validated twice (keyed by the text; clients send a few distinct queries).
+# parsed or validated twice (keyed by the text; clients send a few distinct queries). Bounded
+# in entries and in estimated memory, plans included (they are dropped with their document).
 DOCUMENT_CACHE_SIZE = 1024
+DOCUMENT_CACHE_BYTES = 64 * 2**20
 
 
 class Schema(strawberry.Schema):
+    documents: Documents  # this schema's parsed documents (app/execution/documents.py)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Expected errors (FORBIDDEN, BAD_USER_INPUT, ...) are answers, not faults: not logged.
 
@@ -60,7 +64,9 @@ def build_schema(
         execution_context_class=executor,
     )
     # strawberry has no public name for its graphql-core schema; `_schema` is the one its own docs use.
-    documents = Documents(schema._schema, settings.query_limits, DOCUMENT_CACHE_SIZE)
+    documents = schema.documents = Documents(
+        schema._schema, settings.query_limits, DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_BYTES
+    )
     guards = field_guards(schema, policy)
     executor.install(schema, guards if enforce_policy else MappingProxyType({}), planned=planned)
     return schema
