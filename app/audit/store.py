@@ -1,10 +1,14 @@
 """The audit log's one writer, and the mapping between its rows and its entries.
 
-Appends form a single chain however many workers write: within a process they take turns
-under a lock; across processes PostgreSQL serialises them with an advisory transaction
-lock, and `seq` being the primary key means two writers can never both extend the same head
-(the loser tries again on the new head). An entry commits with the transaction it is given
-(a mutation's), so the two commit together or not at all. Entries of requests that finish
+Appends form a single chain however many workers write. PostgreSQL serialises every append,
+in this process or another, batch or mutation, with an advisory transaction lock taken before
+the head is read; and `seq` being the primary key means two writers can never both extend the
+same head (the loser tries again on the new head). On SQLite the database's one writer lock
+does it across processes, and within a process appends take turns under `turn`: a mutation's
+open transaction holds SQLite's writer lock, so a batch must not begin (and wait on the loop)
+while one is open. PostgreSQL has no such lock to wait on, so there `turn` is None and a
+mutation holds nothing of the process's across its transaction. An entry commits with the
+transaction it is given (a mutation's), so the two commit together or not at all. Entries of requests that finish
 at the same moment are written in one transaction (group commit), so under load the cost of
 a commit is shared while every caller still waits for its own entry to be durable.
 
@@ -16,6 +20,7 @@ mutation's transaction through SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -29,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.audit import keys
 from app.audit.chain import GENESIS, entry_hash, timestamp
+from app.db.hot import hot
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
 from app.db.write import Ordinary, Transaction, Writer
 
@@ -42,7 +48,7 @@ MAX_ATTEMPTS = 8
 MAX_BATCH = 200  # entries written in one transaction at most
 GATHER_TURNS = 4  # turns of the event loop a batch waits for more entries (see _flush_batches)
 # The append's statements, made once: a batch runs them on the driver, compiled once (app/db/write.py).
-HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+HEAD = hot("audit_head", select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1))
 LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 INSERT_ENTRIES = insert(audit_log)
 INSERT_ACCESSES = insert(access_records)
@@ -89,8 +95,10 @@ class AuditStore:
         self.key = key
         self.key_id = keys.key_id(key.public_key())
         self.checkpoint_every = checkpoint_every
-        self.turn = asyncio.Lock()  # appends within this process take turns
         self._postgres = engine.dialect.name == "postgresql"
+        # SQLite: appends within this process take turns, and a request that writes holds the turn
+        # from its first write to its commit (app/db/request.py). PostgreSQL: its advisory lock.
+        self.turn: asyncio.Lock | None = None if self._postgres else asyncio.Lock()
         self._waiting: list[Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -102,7 +110,7 @@ class AuditStore:
         Without `conn`, entries that arrive while another batch is being written are written
         together in the next transaction (group commit): each caller still returns only once
         its own entry is committed. With `conn` (an open transaction holding a mutation's
-        writes, whose request already holds `turn`) the entry joins that transaction, which
+        writes, whose request holds `turn` on SQLite) the entry joins that transaction, which
         commits here. Raises AuditWriteFailed when the entry cannot be written.
         """
         if conn is not None:
@@ -140,7 +148,7 @@ class AuditStore:
             # (bench/run.py, 16 connections: 0.44 -> 0.47 of the reference; PostgreSQL unchanged).
             for _ in range(GATHER_TURNS):
                 await asyncio.sleep(0)
-            async with self.turn:
+            async with self.turn or contextlib.nullcontext():
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 try:
                     await self._write(batch)

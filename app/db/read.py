@@ -1,22 +1,20 @@
-"""Reads compiled once and run straight on the driver, without SQLAlchemy's per-statement work.
+"""The hot reads (app/db/hot.py) compiled once per database and run on the driver itself.
 
 Profiled, `Connection.execute` was about a quarter of a credit query's CPU: the cache key, the
-execution context, the IN lists expanded again on every call, the result set-up. Yet the
-loaders' statements are module-level constants, the same object on every call, so all of that
-can be worked out once per statement and database: the SQL, the order of its parameters and
-their bind processors, the result processors. SQLAlchemy's compiler still writes every
-statement, and rows are real `Row`s, built with the processors SQLAlchemy would use.
-
-A statement is compiled here the second time it is seen. One built per call (a search, a page
-of the audit log) is seen once, runs the ordinary way through SQLAlchemy's own compiled cache,
-and leaves nothing here; the cache holds at most MAX_STATEMENTS.
+execution context, the IN lists expanded again on every call, the result set-up. The hot reads
+are module-level constants, so all of that is worked out once per statement and database, with
+SQLAlchemy's public API only: `statement.compile(dialect=...)` writes the SQL, its `positiontup`
+and `binds` give the parameters' order and types, `construct_expanded_state` the SQL of an IN
+list of a given length; `selected_columns` the result's names and types. Values are converted by
+the explicit table of app/db/convert.py, and rows are plain named tuples (`Rows`): attribute
+access by column name, as the resolvers use them, and `_mapping`, as on SQLAlchemy's rows.
 
 Expanding IN lists (`bindparam(..., expanding=True)`):
-- SQLite: one SQL text per combination of list lengths, rendered by SQLAlchemy and kept
-  (at most MAX_LENGTHS per statement); the items are bound one by one. A list of more than
-  PAD_FROM items is padded to a power of two, so that 5 to 8 keys share one text, 9 to 16
-  another: sqlite3 keeps 128 prepared statements per connection, and one request's lists of
-  1 to 40 keys, one text per length, did not fit (measured: 20% more CPU, preparing again).
+- SQLite: one SQL text per combination of list lengths, kept (at most MAX_LENGTHS per
+  statement); the items are bound one by one. A list of more than PAD_FROM items is padded to
+  a power of two, so that 5 to 8 keys share one text, 9 to 16 another: sqlite3 keeps 128
+  prepared statements per connection, and one request's lists of 1 to 40 keys, one text per
+  length, did not fit (measured: 20% more CPU, preparing again).
 - PostgreSQL: `col = ANY($n::VARCHAR[])`, one text whatever the lengths, so asyncpg prepares
   each statement once per connection instead of once per length (measured: cheaper, see
   `Reads`). The array is cast without a length: a cast to VARCHAR(18)[] would cut longer
@@ -27,24 +25,24 @@ Expanding IN lists (`bindparam(..., expanding=True)`):
 from __future__ import annotations
 
 import enum
-import functools
+import keyword
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from collections import namedtuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import ARRAY, BinaryExpression, Connection, Row, Select, String, any_, bindparam
+from sqlalchemy import ARRAY, BinaryExpression, Select, String, any_, bindparam
 from sqlalchemy.engine import Dialect
-from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.sql.sqltypes import TupleType
 
-MAX_STATEMENTS = 256
+from app.db.convert import Converter, bind_converter, result_converter
+from app.db.hot import name_of
+
 MAX_LENGTHS = 64
 PAD_FROM = 4
-
-Processor = Callable[[Any], Any]
 
 
 class Kind(enum.Enum):
@@ -66,97 +64,88 @@ def _pad(items: list[Any]) -> list[Any]:
 _REQUIRED = object()  # a bind parameter with no value of its own: the caller must give one
 
 
+def row_class(name: str, fields: Sequence[str]) -> type[tuple[Any, ...]]:
+    """A named tuple for one statement's rows, with `_mapping` (name -> value) as SQLAlchemy's rows have."""
+    if len(set(fields)) != len(fields) or any(not f.isidentifier() or keyword.iskeyword(f) or f.startswith("_") for f in fields):
+        raise ValueError(f"{name}: its columns need distinct plain names to be a row's attributes: {list(fields)}")
+    base = namedtuple(f"{name}_row", fields)  # type: ignore[misc]  # noqa: PYI024
+    return type(base.__name__, (base,), {"__slots__": (), "_mapping": property(lambda row: dict(zip(row._fields, row)))})
+
+
 class CompiledRead:
     """One SELECT compiled for one dialect: its SQL, how to bind its parameters, how to make its rows."""
 
     def __init__(
         self,
-        statement: Select[Any],
+        name: str,
         compiled: SQLCompiler,
-        slots: Sequence[tuple[str, Any, Processor | None, Kind]],
-        renamed: Sequence[str],
-        result: SQLCompiler,
-        dialect: Dialect,
+        slots: Sequence[tuple[str, Any, Converter | None, Kind]],
+        columns: Sequence[tuple[str, Converter | None]],
     ) -> None:
-        self.statement = statement  # kept alive: its id is the key of the cache
+        self.name = name
         self._compiled = compiled
         self._slots = tuple(slots)
         self._required = frozenset(key for key, default, _, _ in slots if default is _REQUIRED)
-        self._renamed = frozenset(renamed)  # compiled names that differ from their keys
         self._expanded = tuple(dict.fromkeys(key for key, _, _, kind in slots if kind is Kind.EXPANDED))
         self._sql: str | None = None if self._expanded else compiled.string
         self._by_lengths: dict[tuple[int, ...], str] = {}
-        self._dialect = dialect
-        columns = result._result_columns
-        self._types = [c.type for c in columns]
-        # The keys a Row answers to: the column's name and the objects SQLAlchemy maps to it
-        # (the Column itself, its label), as on the rows of an ordinary execution.
-        self._metadata = SimpleResultMetaData([c.keyname for c in columns], extra=[c.objects for c in columns])
-        self.make_row: Callable[[Sequence[Any]], Row[Any]] | None = None
-
-    @property
-    def width(self) -> int:
-        return len(self._types)
-
-    def describe(self, coltypes: Sequence[Any]) -> None:
-        """Set the result processors, from the driver's type of each column (as SQLAlchemy does)."""
-        processors = [t._cached_result_processor(self._dialect, coltype) for t, coltype in zip(self._types, coltypes)]
-        metadata = self._metadata
-        self.make_row = functools.partial(
-            Row, metadata, processors if any(processors) else None, metadata._key_to_index
-        )
+        self.row = row_class(name, [key for key, _ in columns])
+        self._convert = tuple((i, f) for i, (_, f) in enumerate(columns) if f is not None)
 
     def bind(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL and its positional arguments, or None if a parameter is missing.
 
-        A value that its type refuses raises here (a bind processor's error); the caller then
+        A value that its type refuses raises here (LookupError, ValueError); the caller then
         runs the statement the ordinary way, which raises it as SQLAlchemy always has.
         """
-        if not self._required.issubset(params) or (self._renamed and not self._renamed.isdisjoint(params)):
+        if not self._required.issubset(params):
             return None
         args: list[Any] = []
-        for key, default, process, kind in self._slots:
+        for key, default, convert, kind in self._slots:
             value = params.get(key, default)
             if kind is Kind.SCALAR:
-                args.append(value if process is None else process(value))
+                args.append(value if convert is None else convert(value))
             elif kind is Kind.EXPANDED:
-                args.extend(_pad(list(value) if process is None else [process(v) for v in value]))
+                args.extend(_pad(list(value) if convert is None else [convert(v) for v in value]))
             else:
-                args.append(list(value) if process is None else [process(v) for v in value])
+                args.append(list(value) if convert is None else [convert(v) for v in value])
         sql = self._sql
         if sql is None:
             lengths = tuple(_padded(len(params[key])) for key in self._expanded)
-            sql = self._by_lengths.get(lengths)
-            if sql is None:
-                sql = self._expand(params, lengths)
-                if sql is None:
-                    return None
+            sql = self._by_lengths.get(lengths) or self._expand(params, lengths)
         return sql, args
 
-    def _expand(self, params: Mapping[str, Any], lengths: tuple[int, ...]) -> str | None:
+    def _expand(self, params: Mapping[str, Any], lengths: tuple[int, ...]) -> str:
         """The SQL for these list lengths, rendered by SQLAlchemy, and kept."""
         state = self._compiled.construct_expanded_state({**params, **{k: _pad(list(params[k])) for k in self._expanded}})
         # The items must come in the order the slots give them: each list's, in its place.
         expected: list[str] = []
         for key, _, _, kind in self._slots:
-            if kind is Kind.EXPANDED:
-                expected.extend(state.parameter_expansion.get(key, ()))
-            else:
-                expected.append(key)
+            expected.extend(state.parameter_expansion.get(key, ()) if kind is Kind.EXPANDED else (key,))
         if list(state.positiontup or ()) != expected:
-            return None
+            raise ValueError(f"{self.name}: its expanded parameters come in an order the fast path does not follow")
         if len(self._by_lengths) >= MAX_LENGTHS:
             del self._by_lengths[next(iter(self._by_lengths))]
         self._by_lengths[lengths] = state.statement
         return state.statement
 
-    def rows(self, raw: Iterable[Sequence[Any]]) -> list[Row[Any]]:
-        assert self.make_row is not None
-        return list(map(self.make_row, raw))
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The driver's rows (sqlite3's tuples, asyncpg's Records) as this statement's rows."""
+        make = self.row._make  # type: ignore[attr-defined]
+        convert = self._convert
+        if not convert:
+            return [make(r) for r in raw]
+        out = []
+        for r in raw:
+            values = list(r)
+            for i, f in convert:
+                values[i] = f(values[i])
+            out.append(make(values))
+        return out
 
 
 class Reads:
-    """The compiled reads of one database (one dialect), by statement.
+    """The compiled hot reads of one database (one dialect), by statement.
 
     Args:
         dialect: the engine's dialect (SQLite through sqlite3, PostgreSQL through asyncpg).
@@ -171,36 +160,20 @@ class Reads:
         self.dialect = dialect
         self.arrays = dialect.name == "postgresql" if arrays is None else arrays
         self._compiled: dict[int, CompiledRead] = {}
-        self._ordinary: dict[int, Any] = {}  # seen twice, not compiled here: kept alive for their ids
-        self._seen: weakref.WeakValueDictionary[int, Select[Any]] = weakref.WeakValueDictionary()
 
     def __contains__(self, statement: Any) -> bool:
         """The statement is compiled here."""
         return id(statement) in self._compiled
 
-    def __len__(self) -> int:
-        """Statements kept: compiled, or seen twice and left to SQLAlchemy."""
-        return len(self._compiled) + len(self._ordinary)
-
     def get(self, statement: Any) -> CompiledRead | None:
-        """The compiled read of this statement, or None: run it the ordinary way."""
+        """The compiled read of a hot statement (compiled when first asked for), or None: a statement
+        not registered in app/db/hot.py runs through SQLAlchemy's execution."""
         read = self._compiled.get(id(statement))
-        if read is not None:
-            return read
-        key = id(statement)
-        if key in self._ordinary or not isinstance(statement, Select):
-            return None
-        if self._seen.get(key) is not statement:
-            self._seen[key] = statement
-            return None
-        del self._seen[key]
-        if len(self) >= MAX_STATEMENTS:
-            return None
-        read = compile_read(statement, self.dialect, arrays=self.arrays)
         if read is None:
-            self._ordinary[key] = statement
-        else:
-            self._compiled[key] = read
+            name = name_of(statement)
+            if name is None:
+                return None
+            read = self._compiled[id(statement)] = compile_read(name, statement, self.dialect, arrays=self.arrays)
         return read
 
 
@@ -220,66 +193,43 @@ def reads_for(dialect: Dialect) -> Reads | None:
     return reads
 
 
-def compile_read(statement: Select[Any], dialect: Dialect, *, arrays: bool) -> CompiledRead | None:
-    """Compile a SELECT for the fast path, or None where it needs SQLAlchemy's execution."""
+def compile_read(name: str, statement: Select[Any], dialect: Dialect, *, arrays: bool) -> CompiledRead:
+    """Compile a SELECT for the driver. Raises ValueError or TypeError for one that needs
+    SQLAlchemy's execution: registered statements are constants, so that is a mistake to see at once."""
     if statement.get_execution_options():
-        return None
-    result = statement.compile(dialect=dialect)
-    compiled = result
-    array_items: dict[str, Processor | None] = {}
+        raise ValueError(f"{name}: execution options need SQLAlchemy's execution")
+    columns = [(key, result_converter(column.type, dialect)) for key, column in statement.selected_columns.items()]
+    array_items: dict[str, Converter | None] = {}
     if arrays:
-        rewritten, array_items = _in_lists_as_arrays(statement, dialect)
-        if array_items:
-            compiled = rewritten.compile(dialect=dialect)
-    if compiled.literal_execute_params or compiled.escaped_bind_names or not compiled.positional:
-        return None
-    if any(not b.expanding for b in compiled.post_compile_params):
-        return None
-    if not result._result_columns or _ambiguous(result):
-        return None
-    processors = compiled._bind_processors
-    slots: list[tuple[str, Any, Processor | None, Kind]] = []
-    renamed: list[str] = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        if bind.callable is not None:
-            return None
-        default = _REQUIRED if bind.required else bind.value
+        statement, array_items = _in_lists_as_arrays(statement, dialect)
+    compiled = statement.compile(dialect=dialect)
+    if not compiled.positional or compiled.literal_execute_params or any(
+        not b.expanding for b in compiled.post_compile_params
+    ):
+        raise ValueError(f"{name}: a parameter rendered at execution needs SQLAlchemy's execution")
+    slots: list[tuple[str, Any, Converter | None, Kind]] = []
+    for bind_name in compiled.positiontup or ():
+        bind = compiled.binds[bind_name]
+        if bind.callable is not None or (bind.key != bind_name and bind.required):
+            raise ValueError(f"{name}: parameter {bind.key!r} needs SQLAlchemy's execution")
         # Given by its key (a literal in the statement has an anonymous key: nobody gives it,
-        # and its own value is used). SQLAlchemy also takes a value by the compiled name.
-        if bind.key != name and default is _REQUIRED:
-            return None
-        if name in array_items:
-            slots.append((bind.key, default, array_items[name], Kind.ARRAY))
-        elif bind.expanding:
-            slots.append((bind.key, default, processors.get(name), Kind.EXPANDED))
+        # and its own value is used).
+        default = _REQUIRED if bind.required else bind.value
+        if bind_name in array_items:
+            slots.append((bind.key, default, array_items[bind_name], Kind.ARRAY))
         else:
-            slots.append((bind.key, default, processors.get(name), Kind.SCALAR))
-        if bind.key != name:
-            renamed.append(name)
-    read = CompiledRead(statement, compiled, slots, renamed, result, dialect)
-    if dialect.name == "sqlite":
-        read.describe([None] * read.width)  # sqlite3 reports no column types
-    return read
+            kind = Kind.EXPANDED if bind.expanding else Kind.SCALAR
+            slots.append((bind.key, default, bind_converter(bind.type, dialect), kind))
+    return CompiledRead(name, compiled, slots, columns)
 
 
-def _ambiguous(compiled: SQLCompiler) -> bool:
-    """Two result columns answer to the same key: SQLAlchemy's rows refuse it, so leave it to them."""
-    owner: dict[Any, int] = {}
-    for index, column in enumerate(compiled._result_columns):
-        for key in (column.keyname, *column.objects):
-            if owner.setdefault(key, index) != index:
-                return True
-    return False
-
-
-def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Select[Any], dict[str, Processor | None]]:
+def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Select[Any], dict[str, Converter | None]]:
     """`col IN (:keys)` with an expanding parameter becomes `col = ANY(:keys)`, an array.
 
-    Returns the new statement and, per rewritten parameter, the bind processor of its items.
+    Returns the new statement and, per rewritten parameter, the converter of its items.
     """
     replaced: dict[BindParameter[Any], BindParameter[Any]] = {}
-    items: dict[str, Processor | None] = {}
+    items: dict[str, Converter | None] = {}
 
     def replace(element: ClauseElement) -> ClauseElement | None:
         if not (
@@ -295,45 +245,23 @@ def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Selec
         array = replaced.get(original)
         if array is None:
             # No length in the cast: VARCHAR(18)[] would silently cut a longer key short.
-            cast_as = String() if item_type._type_affinity is String else item_type
+            cast_as = String() if isinstance(item_type, String) else item_type
             array = replaced[original] = bindparam(original.key, type_=ARRAY(cast_as))
-            items[original.key] = item_type._cached_bind_processor(dialect)
+            items[original.key] = bind_converter(item_type, dialect)
         return element.left == any_(array)
 
     return visitors.replacement_traverse(statement, {}, replace), items
 
 
-def observed(conn: Connection) -> bool:
-    """Someone listens to this engine's statements or logs them: then every statement goes through
-    SQLAlchemy's execution, where they see it (the fast path fires no cursor events)."""
-    dispatch = conn.dispatch
-    return bool(dispatch.before_cursor_execute or dispatch.after_cursor_execute) or conn._echo
+async def fetch_asyncpg(driver: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """A compiled read's records from an asyncpg connection (asyncpg prepares it once per connection)."""
+    return await driver.fetch(sql, *args)
 
 
-async def fetch_asyncpg(driver: Any, read: CompiledRead, sql: str, args: Sequence[Any]) -> list[Row[Any]]:
-    """A compiled read run on an asyncpg connection. Its first run prepares it, to learn the types
-    of its columns (asyncpg's), which choose the result processors."""
-    if read.make_row is None:
-        prepared = await driver.prepare(sql)
-        read.describe([attribute.type.oid for attribute in prepared.get_attributes()])
-        records = await prepared.fetch(*args)
-    else:
-        records = await driver.fetch(sql, *args)  # asyncpg prepares it once per connection
-    return read.rows(records)
-
-
-def raise_sqlite_error(conn: Connection, error: BaseException, sql: str, args: Sequence[Any], cursor: Any) -> NoReturn:
-    """Raise a driver error as the ordinary path would: wrapped by SQLAlchemy, the connection
-    invalidated if it was lost, the engine's handle_error listeners called."""
-    conn._handle_dbapi_exception(error, sql, tuple(args), cursor, None)
-
-
-def raise_asyncpg_error(conn: Connection, error: Exception, sql: str, args: Sequence[Any]) -> NoReturn:
-    """The same for asyncpg (run inside `AsyncConnection.run_sync`, where invalidating a lost
-    connection may await): first asyncpg's exception as the dialect's DBAPI exception, as
-    SQLAlchemy's asyncpg adapter raises it."""
+def fetch_sqlite(dbapi_connection: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """A compiled read's rows from a sqlite3 connection."""
+    cursor = dbapi_connection.cursor()
     try:
-        conn.connection.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
-    except Exception as dbapi_error:
-        conn._handle_dbapi_exception(dbapi_error, sql, tuple(args), None, None)
-    raise AssertionError("unreachable: the adapter re-raises every error")  # pragma: no cover
+        return cursor.execute(sql, args).fetchall()
+    finally:
+        cursor.close()

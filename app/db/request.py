@@ -5,9 +5,11 @@ when it first reads. Sibling fields resolve concurrently and a connection runs o
 at a time, so reads take turns under a lock; the loaders batch each level of a query into one
 statement per list (app/resolvers/loaders.py), so taking turns costs little. SQLite: every
 request reads through one sqlite3 connection of the process (`SQLiteReader`), which needs no
-turns: a statement runs to its end on the event loop (`rows_now`). Reads return plain Rows
-(no ORM identity map, no lazy loads). A statement run more than once (the loaders' constants)
-is compiled once and run on the driver itself (app/db/read.py).
+turns: a statement runs to its end on the event loop (`rows_now`). Reads return plain rows
+(no ORM identity map, no lazy loads). The hot reads (registered in app/db/hot.py: the loaders'
+statements, the gate's consent) are compiled once and run on the driver itself
+(app/db/read.py); every other statement through SQLAlchemy's execution. Either way each read
+is counted, with the time it took, in `statements` and `seconds`.
 
 Writes (mutations) go to a connection of their own whose transaction stays open until the
 request ends, so that the view can append the audit entry to it and commit both together.
@@ -17,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Row
+from sqlalchemy import Connection, Engine, Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db.read import CompiledRead, fetch_asyncpg, observed, raise_asyncpg_error, raise_sqlite_error, reads_for
+from app.db.errors import driver_error
+from app.db.read import CompiledRead, fetch_asyncpg, fetch_sqlite, reads_for
 
 
 class SQLiteReader:
@@ -90,7 +95,7 @@ class PostgresReader:
             return held
         try:
             if held is not None:
-                await _close(held)
+                await _close(held, discard=True)  # of a generation before a failure: it may be lost
             conn = await self.engine.connect()
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # no BEGIN/ROLLBACK round trips
         except BaseException:
@@ -105,7 +110,7 @@ class PostgresReader:
         # A statement failed on it: if the database dropped it, it dropped the idle ones too.
         self._generation += 1
         try:
-            await _close(held)
+            await _close(held, discard=held.broken)
         finally:
             self._slots.put_nowait(None)
 
@@ -118,8 +123,13 @@ class PostgresReader:
         self._generation += 1
 
 
-async def _close(held: HeldConnection) -> None:
+async def _close(held: HeldConnection, *, discard: bool = False) -> None:
+    """Give a connection back to the pool; if `discard`, it is closed instead (invalidated), so
+    that a connection the database may have dropped is never lent again, by the pool either."""
     with contextlib.suppress(Exception):  # it is being thrown away; a lost one may not close cleanly
+        if discard and not held.conn.invalidated:
+            await held.conn.invalidate()
+    with contextlib.suppress(Exception):
         await held.conn.close()
 
 
@@ -137,74 +147,53 @@ class RequestDatabase:
         self._held: HeldConnection | None = None
         self._lock = asyncio.Lock()
         self._writer: AsyncConnection | None = None
-        # The audit writer's turn, taken before the first write and kept until the commit:
-        # on SQLite an open write transaction holds the database's one writer lock, and the
-        # audit append of another request must not wait on it while holding the turn itself.
+        # SQLite: the audit writer's turn (app/audit/store.py), taken before the first write and
+        # kept until the commit: an open write transaction holds the database's one writer lock,
+        # and the audit append of another request must not wait on it while holding the turn
+        # itself. PostgreSQL: None (its advisory lock serialises the appends; nothing is held here).
         self._write_turn = write_turn
         self._holds_turn = False
+        self.statements = 0  # reads run for this request
+        self.seconds = 0.0  # and the time they took, from asking to rows (waiting for a connection included)
 
     @property
     def reads_now(self) -> bool:
         """Reads are had without waiting (SQLite on the loop): `rows_now` may be used."""
         return self._sqlite is not None
 
-    def rows_now(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+    def rows_now(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         assert self._sqlite is not None, "only where reads_now"
-        return self._sqlite_rows(self._sqlite, statement, params)
+        started = time.perf_counter()
+        try:
+            return _sqlite_rows(self._sqlite, statement, params)
+        finally:
+            self.statements += 1
+            self.seconds += time.perf_counter() - started
 
-    async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+    async def rows(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         if self._sqlite is not None:
             return self.rows_now(statement, params)
-        async with self._lock:
-            if self._postgres is None:  # no reader given (one-off uses, tests): one connection, closed after
-                self._postgres = PostgresReader(self._engine, 1, keep=False)
-            if self._held is None:
-                self._held = await self._postgres.acquire()
-            held = self._held
-            reads = self._postgres.reads
-            read = None if reads is None or observed(held.conn.sync_connection) else reads.get(statement)
-            query = _bind(read, params)
-            try:
-                if read is None or query is None:
-                    return (await held.conn.execute(statement, params)).all()
-                return await self._asyncpg_rows(held, read, *query)
-            except BaseException:
-                held.broken = True  # closed and replaced when the request gives it back
-                raise
-
-    @staticmethod
-    async def _asyncpg_rows(held: HeldConnection, read: CompiledRead, sql: str, args: list[Any]) -> list[Row[Any]]:
-        conn = held.conn
-        if held.driver is None:
-            held.driver = (await conn.get_raw_connection()).driver_connection
+        started = time.perf_counter()
         try:
-            return await fetch_asyncpg(held.driver, read, sql, args)
-        except Exception as error:
-            await conn.run_sync(raise_asyncpg_error, error, sql, args)
-            raise
-        except BaseException as error:
-            # Cancelled mid-statement: the connection's state is unknown. SQLAlchemy's own path
-            # invalidates it too, so that the pool never hands it out again.
-            conn.sync_connection.invalidate(error)
-            raise
-
-    @staticmethod
-    def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
-        conn = sqlite.connection()
-        read = None if sqlite.reads is None or observed(conn) else sqlite.reads.get(statement)
-        query = _bind(read, params)
-        if read is None or query is None:
-            return conn.execute(statement, params).all()
-        sql, args = query
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, args)
-            raw = cursor.fetchall()
-        except BaseException as error:
-            raise_sqlite_error(conn, error, sql, args, cursor)
+            async with self._lock:
+                if self._postgres is None:  # no reader given (one-off uses, tests): one connection, closed after
+                    self._postgres = PostgresReader(self._engine, 1, keep=False)
+                if self._held is None:
+                    self._held = await self._postgres.acquire()
+                held = self._held
+                reads = self._postgres.reads
+                read = None if reads is None else reads.get(statement)
+                query = _bind(read, params)
+                try:
+                    if read is None or query is None:
+                        return (await held.conn.execute(statement, params)).all()
+                    return read.rows(await _asyncpg_records(held, *query))
+                except BaseException:
+                    held.broken = True  # closed and replaced when the request gives it back
+                    raise
         finally:
-            cursor.close()
-        return read.rows(raw)
+            self.statements += 1
+            self.seconds += time.perf_counter() - started
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -260,3 +249,40 @@ def _bind(read: CompiledRead | None, params: Mapping[str, Any] | None) -> tuple[
         return read.bind(params or {})
     except Exception:  # a value its type refuses: SQLAlchemy's execution raises it, as it always has
         return None
+
+
+async def _asyncpg_records(held: HeldConnection, sql: str, args: list[Any]) -> list[Any]:
+    conn = held.conn
+    if held.driver is None:
+        held.driver = (await conn.get_raw_connection()).driver_connection
+    try:
+        return await fetch_asyncpg(held.driver, sql, args)
+    except Exception as error:
+        # Lost (the database restarted, say): thrown away now, as SQLAlchemy's own path does.
+        lost = held.driver.is_closed()
+        if lost:
+            await conn.invalidate(error)
+        raise driver_error(error, sql, args, invalidated=lost) from error
+    except BaseException as error:
+        # Cancelled mid-statement: the connection's state is unknown. SQLAlchemy's own path
+        # invalidates it too, so that the pool never hands it out again.
+        conn.sync_connection.invalidate(error)
+        raise
+
+
+def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[str, Any] | None) -> Sequence[Any]:
+    conn = sqlite.connection()
+    read = None if sqlite.reads is None else sqlite.reads.get(statement)
+    query = _bind(read, params)
+    if read is None or query is None:
+        return conn.execute(statement, params).all()
+    sql, args = query
+    dbapi_connection = conn.connection.dbapi_connection
+    try:
+        raw = fetch_sqlite(dbapi_connection, sql, args)
+    except sqlite3.Error as error:
+        lost = conn.dialect.is_disconnect(error, dbapi_connection, None)
+        if lost:
+            conn.invalidate(error)  # the reader opens another when next asked
+        raise driver_error(error, sql, args, invalidated=lost) from error
+    return read.rows(raw)

@@ -5,10 +5,11 @@ Made for the audit log's batched appends (app/audit/store.py). Profiled, SQLAlch
 each statement (the execution context, every row's parameters constructed and processed one by
 one for executemany, Engine.begin and connect, on PostgreSQL the async adapter's hand-offs) was
 over half of a one-entry append's CPU, yet its statements are a few constants. So SQLAlchemy
-compiles each statement once per database and set of parameter keys, and its SQL, the order of
-its parameters and their bind processors are kept. The values bound are the ones SQLAlchemy's
-execution binds (the same processors, applied to every value, None included, as it applies
-them): the rows stored are the same, byte for byte (tests/audit/test_driver_appends.py).
+compiles each statement once per database and set of parameter keys (public API only: its
+`string`, `positiontup` and `binds`), and its SQL, the order of its parameters and their
+converters (app/db/convert.py, applied to every value, None included, as SQLAlchemy applies its
+processors) are kept: the rows stored are the same as through SQLAlchemy's execution, byte for
+byte (tests/audit/test_driver_appends.py). Its reads are hot reads (app/db/hot.py).
 
 `Writer` holds one pooled connection for a run of transactions and gives it back when told (the
 audit store keeps it while entries keep coming). A transaction, on the driver:
@@ -17,30 +18,28 @@ audit store keeps it while entries keep coming). A transaction, on the driver:
   connection's busy timeout; then COMMIT.
 - PostgreSQL, through asyncpg: asyncpg's own transaction, at the server's default isolation as
   SQLAlchemy's would be.
-A failed statement rolls the transaction back, then is raised as SQLAlchemy raises it (a
-DBAPIError, or a StatementError for a value its type refuses), the connection invalidated if it
-was lost or its state is unknown (no transaction began, or its end failed); the writer then
-gives the connection back and takes another for the next transaction.
+A failed statement rolls the transaction back, then is raised as SQLAlchemy's exception of its
+kind (app/db/errors.py: a DBAPIError, or a StatementError for a value its type refuses), the
+connection invalidated if it was lost or its state is unknown (no transaction began, or its end
+failed); the writer then gives the connection back and takes another for the next transaction.
 
-Whoever listens to the engine's statements (tests counting them, tracing) gets the same
-transaction through SQLAlchemy's own execution, on the same connection, where they see it; so
-does a driver this module does not know (aiosqlite).
+A driver this module does not know (aiosqlite), or a writer made with `ordinary=True`, runs the
+same transaction through SQLAlchemy's own execution.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import Connection, Engine, Executable, Row, Select
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.compiler import SQLCompiler
 
-from app.db.read import (
-    CompiledRead, compile_read, fetch_asyncpg, observed, raise_asyncpg_error, raise_sqlite_error,
-)
+from app.db.compiled import Compiled
+from app.db.errors import driver_error, refused_value
+from app.db.read import fetch_asyncpg
 
 # A write transaction on SQLite takes the writer lock when it begins, not at its first write: a
 # deferred transaction that has read the head could not upgrade to write while another process
@@ -48,101 +47,12 @@ from app.db.read import (
 SQLITE_BEGIN = "BEGIN IMMEDIATE"
 
 Params = Mapping[str, Any]
-MAX_STATEMENTS = 64  # compiled and kept, per database
-
-
-class CompiledWrite:
-    """One statement without a result compiled for one dialect and one set of parameter keys."""
-
-    def __init__(self, statement: Executable, sql: str, slots: Sequence[tuple[str, Any]]) -> None:
-        self.statement = statement  # kept alive: its id is part of the cache's key
-        self.sql = sql
-        self._slots = tuple(slots)  # (key, bind processor or None), in the order of the placeholders
-
-    def args(self, params: Params) -> list[Any]:
-        return [params[key] if process is None else process(params[key]) for key, process in self._slots]
-
-    def many(self, rows: Sequence[Params]) -> list[list[Any]]:
-        slots = self._slots
-        return [[row[key] if process is None else process(row[key]) for key, process in slots] for row in rows]
-
-
-def compile_write(statement: Executable, dialect: Dialect, keys: Sequence[str]) -> CompiledWrite:
-    """Compile a statement as SQLAlchemy's execution does for parameters with these keys.
-
-    Raises ValueError for a statement that needs SQLAlchemy's execution (a Python-side default,
-    RETURNING, a parameter rendered at execution): these are fixed statements, so that is a
-    mistake to see at once, not a case to handle.
-    """
-    # As Connection.execute compiles it for a list of parameter sets: the keys sorted.
-    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys), for_executemany=True)  # type: ignore[attr-defined]
-    assert isinstance(compiled, SQLCompiler)
-    if (
-        compiled.returning
-        or compiled.insert_prefetch
-        or compiled.update_prefetch
-        or compiled.literal_execute_params
-        or compiled.post_compile_params
-        or compiled.escaped_bind_names
-        or not compiled.positional
-    ):
-        raise ValueError(f"this statement needs SQLAlchemy's execution: {compiled.string}")
-    processors = compiled._bind_processors
-    slots: list[tuple[str, Any]] = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        if bind.callable is not None or bind.key != name or not bind.required:
-            raise ValueError(f"parameter {name!r} needs SQLAlchemy's execution: {compiled.string}")
-        slots.append((name, processors.get(name)))
-    return CompiledWrite(statement, compiled.string, slots)
-
-
-class Compiled:
-    """The statements of one database compiled for the driver, by statement (and keys)."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        self._writes: dict[tuple[int, tuple[str, ...]], CompiledWrite] = {}
-        self._reads: dict[int, CompiledRead] = {}
-
-    def write(self, statement: Executable, keys: Sequence[str]) -> CompiledWrite:
-        key = (id(statement), tuple(keys))
-        write = self._writes.get(key)
-        if write is None:
-            write = compile_write(statement, self.dialect, keys)
-            if len(self._writes) < MAX_STATEMENTS:  # a statement made per call is compiled per call
-                self._writes[key] = write
-        return write
-
-    def __contains__(self, statement: Executable) -> bool:
-        """The statement is compiled here (for some keys)."""
-        key = id(statement)
-        return key in self._reads or any(k == key for k, _ in self._writes)
-
-    def write_for(
-        self, statement: Executable, params: Params | Sequence[Params]
-    ) -> tuple[CompiledWrite, Sequence[Params]]:
-        """The compiled statement for these parameters (one set, or a non-empty list of sets
-        with the keys of the first, as SQLAlchemy's executemany takes them), and the sets."""
-        rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
-        return self.write(statement, list(rows[0])), rows
-
-    def read(self, statement: Select[Any]) -> CompiledRead:
-        read = self._reads.get(id(statement))
-        if read is None:
-            compiled = compile_read(statement, self.dialect, arrays=False)
-            if compiled is None:
-                raise ValueError("this statement needs SQLAlchemy's execution")
-            read = compiled
-            if len(self._reads) < MAX_STATEMENTS:
-                self._reads[id(statement)] = read
-        return read
 
 
 class Transaction(Protocol):
     """What a writer's transaction runs: the statements of app/audit/store.py's append."""
 
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None: ...
+    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None: ...
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         """One statement; with a list of parameter sets, once per set (executemany)."""
@@ -190,12 +100,15 @@ class _SQLiteTransaction:
                 self.cursor.executemany(sql, args)
             else:
                 self.cursor.execute(sql, args)
-        except Exception as error:
-            self.fail(error, sql, args)
+        except sqlite3.Error as error:
+            if self.conn.dialect.is_disconnect(error, self.dbapi, self.cursor):
+                self.broken = True
+            self.rollback()
+            raise driver_error(error, sql, args, invalidated=self.broken) from error
 
-    def fail(self, error: Exception, sql: str, args: Any) -> NoReturn:
+    def refused(self, error: Exception, sql: str, args: Any) -> NoReturn:
         self.rollback()
-        raise_sqlite_error(self.conn, error, sql, args, self.cursor)
+        raise refused_value(error, sql, args) from error
 
     def rollback(self) -> None:
         try:
@@ -204,7 +117,7 @@ class _SQLiteTransaction:
         except Exception:
             self.broken = True
 
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
+    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
         read = self.compiled.read(statement)
         query = read.bind(params or {})
         if query is None:
@@ -219,7 +132,7 @@ class _SQLiteTransaction:
         try:
             args: Any = write.many(rows) if len(rows) > 1 else write.args(rows[0])
         except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
-            self.fail(error, write.sql, rows)
+            self.refused(error, write.sql, rows)
         self.run(write.sql, args, many=len(rows) > 1)
 
 
@@ -234,9 +147,14 @@ class _AsyncpgTransaction:
         self.broken = False  # not rolled back: the connection's state is unknown
 
     async def fail(self, error: Exception, sql: str, args: Any) -> NoReturn:
+        """A driver's error: rolled back (if it can be), raised as SQLAlchemy's of its kind."""
         await self.rollback()
-        await self.conn.run_sync(raise_asyncpg_error, error, sql, args)
-        raise AssertionError("unreachable: raise_asyncpg_error raises")  # pragma: no cover
+        lost = self.broken or self.driver.is_closed()
+        raise driver_error(error, sql, args, invalidated=lost) from error
+
+    async def refused(self, error: Exception, sql: str, args: Any) -> NoReturn:
+        await self.rollback()
+        raise refused_value(error, sql, args) from error
 
     async def rollback(self) -> None:
         transaction, self.transaction = self.transaction, None
@@ -247,27 +165,33 @@ class _AsyncpgTransaction:
         except Exception:
             self.broken = True
 
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
+    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
         read = self.compiled.read(statement)
         query = read.bind(params or {})
         if query is None:
             raise ValueError("a parameter of this read is missing")
         sql, args = query
         try:
-            rows = await fetch_asyncpg(self.driver, read, sql, args)
+            records = await fetch_asyncpg(self.driver, sql, args)
         except Exception as error:
             await self.fail(error, sql, args)
+        rows = read.rows(records)
         return rows[0] if rows else None
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         write, rows = self.compiled.write_for(statement, params)
+        many = len(rows) > 1
         try:
-            if len(rows) > 1:
-                await self.driver.executemany(write.sql, write.many(rows))
+            args: Any = write.many(rows) if many else write.args(rows[0])
+        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
+            await self.refused(error, write.sql, rows)
+        try:
+            if many:
+                await self.driver.executemany(write.sql, args)
             else:
-                await self.driver.execute(write.sql, *write.args(rows[0]))
-        except Exception as error:  # the driver's, or a value its type refuses
-            await self.fail(error, write.sql, rows)
+                await self.driver.execute(write.sql, *args)
+        except Exception as error:
+            await self.fail(error, write.sql, args)
 
 
 class Writer:
@@ -279,6 +203,7 @@ class Writer:
         sqlite: SQLite: a sync sqlite3 engine (app/db/session.py create_audit_engine), whose
             transactions run on sqlite3 itself. It must begin with SQLITE_BEGIN for the ordinary
             path to match.
+        ordinary: run every transaction through SQLAlchemy's execution (tests compare the two).
 
     Statements are compiled by identity: make them once, as module constants.
 
@@ -295,9 +220,10 @@ class Writer:
             await writer.release()
     """
 
-    def __init__(self, engine: AsyncEngine, sqlite: Engine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, sqlite: Engine | None = None, *, ordinary: bool = False) -> None:
         self.engine = engine
         self.sqlite = sqlite
+        self.ordinary = ordinary
         self._conn: AsyncConnection | None = None
         self._sync_conn: Connection | None = None
         self._driver: Any = None
@@ -327,7 +253,7 @@ class Writer:
         if self._sync_conn is None:
             self._sync_conn = self.sqlite.connect()
         conn = self._sync_conn
-        if observed(conn) or conn.dialect.driver != "pysqlite":
+        if self.ordinary or conn.dialect.driver != "pysqlite":
             with conn.begin():
                 yield _OrdinarySync(conn)
             return
@@ -335,10 +261,7 @@ class Writer:
         try:
             tx.run(SQLITE_BEGIN)
             yield tx
-            try:
-                tx.dbapi.commit()
-            except Exception as error:
-                tx.fail(error, "COMMIT", ())
+            tx.run("COMMIT")
         except BaseException as error:
             tx.rollback()
             if tx.broken:
@@ -352,7 +275,7 @@ class Writer:
         if self._conn is None:
             self._conn = await self.engine.connect()
         conn = self._conn
-        if observed(conn.sync_connection) or conn.dialect.driver != "asyncpg":
+        if self.ordinary or conn.dialect.driver != "asyncpg":
             async with conn.begin():
                 yield Ordinary(conn)
             return

@@ -1,8 +1,9 @@
 """Batch loading: each list in a query costs one statement per level, never one per row.
 
 A `Loaders` object is built per request (never at module level: the cache would leak
-between callers). Statements are built once at import; only their parameters change.
-Batch functions return plain Rows, in key order.
+between callers). Statements are built once at import, each registered as a hot read
+(app/db/hot.py: compiled once, run on the driver); only their parameters change. Batch
+functions return plain rows, in key order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, func, select
 
+from app.auth.gate import CONSENT_BY_ID
+from app.db.hot import hot
 from app.db.models import (
     AccessRecord,
     Authority,
@@ -48,27 +51,30 @@ KEYS = bindparam("keys", expanding=True)
 # id alone the index is not used, and every list was a scan of its whole table.
 KINDS = bindparam("kinds", expanding=True)
 
-PERSONS = select(persons).where(persons.c.id_number.in_(KEYS))
+PERSONS = hot("persons", select(persons).where(persons.c.id_number.in_(KEYS)))
 
 _ENTERPRISE = select(enterprises, persons.c.name.label("legal_rep_name")).join(
     persons, persons.c.id_number == enterprises.c.legal_rep_id_number
 )
-ENTERPRISES = _ENTERPRISE.where(enterprises.c.credit_code.in_(KEYS))
-ENTERPRISES_BY_REP = _ENTERPRISE.where(enterprises.c.legal_rep_id_number.in_(KEYS)).order_by(
-    enterprises.c.name, enterprises.c.credit_code
+ENTERPRISES = hot("enterprises", _ENTERPRISE.where(enterprises.c.credit_code.in_(KEYS)))
+ENTERPRISES_BY_REP = hot(
+    "enterprises_by_rep",
+    _ENTERPRISE.where(enterprises.c.legal_rep_id_number.in_(KEYS)).order_by(enterprises.c.name, enterprises.c.credit_code),
 )
 
-LICENCES = (
+LICENCES = hot(
+    "licences",
     select(licences, authorities.c.name.label("authority_name"))
     .join(authorities, authorities.c.code == licences.c.authority_code)
     .where(licences.c.holder_kind.in_(KINDS), licences.c.holder_id.in_(KEYS))
-    .order_by(licences.c.decided_on.desc(), licences.c.decision_number)
+    .order_by(licences.c.decided_on.desc(), licences.c.decision_number),
 )
-PENALTIES = (
+PENALTIES = hot(
+    "penalties",
     select(penalties, authorities.c.name.label("authority_name"))
     .join(authorities, authorities.c.code == penalties.c.authority_code)
     .where(penalties.c.holder_kind.in_(KINDS), penalties.c.holder_id.in_(KEYS))
-    .order_by(penalties.c.decided_on.desc(), penalties.c.decision_number)
+    .order_by(penalties.c.decided_on.desc(), penalties.c.decision_number),
 )
 _CERTIFICATE = (
     select(
@@ -79,17 +85,24 @@ _CERTIFICATE = (
     .join(certificate_types, certificate_types.c.code == certificates.c.type_code)
     .join(authorities, authorities.c.code == certificates.c.issuer_code)
 )
-CERTIFICATES_BY_HOLDER = _CERTIFICATE.where(certificates.c.holder_kind.in_(KINDS), certificates.c.holder_id.in_(KEYS)).order_by(
-    certificates.c.type_code, certificates.c.issued_on.desc(), certificates.c.identifier
+CERTIFICATES_BY_HOLDER = hot(
+    "certificates_by_holder",
+    _CERTIFICATE.where(certificates.c.holder_kind.in_(KINDS), certificates.c.holder_id.in_(KEYS)).order_by(
+        certificates.c.type_code, certificates.c.issued_on.desc(), certificates.c.identifier
+    ),
 )
-CERTIFICATES = _CERTIFICATE.where(certificates.c.identifier.in_(KEYS))
-CONSENTS = (
+CERTIFICATES = hot("certificates", _CERTIFICATE.where(certificates.c.identifier.in_(KEYS)))
+CONSENTS = hot(
+    "consents",
     select(consents, authorities.c.name.label("grantee_name"))
     .join(authorities, authorities.c.code == consents.c.grantee_code)
     .where(consents.c.holder_kind.in_(KINDS), consents.c.holder_id.in_(KEYS))
-    .order_by(consents.c.granted_at.desc(), consents.c.id)
+    .order_by(consents.c.granted_at.desc(), consents.c.id),
 )
-SCORES = select(scores).where(scores.c.holder_kind.in_(KINDS), scores.c.holder_id.in_(KEYS))
+SCORES = hot("scores", select(scores).where(scores.c.holder_kind.in_(KINDS), scores.c.holder_id.in_(KEYS)))
+# The gate's consent lookup (app/auth/gate.py), run for every request with a consent. Registered
+# here until the gate registers it where it is defined.
+hot("consent_by_id", CONSENT_BY_ID)
 access_records = AccessRecord.__table__
 # (kind, holder id, page size, the id after which the page starts)
 AccessKey = tuple[HolderKind, str, int, int | None]

@@ -29,7 +29,7 @@ from app.audit.store import (
     ADVISORY_LOCK_KEY, HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed,
 )
 from app.db.session import AUDIT_BUSY_MS, create_audit_engine, create_engine
-from app.db.write import Transaction
+from app.db.write import Transaction, Writer
 from tests.api.conftest import settings_for
 from tests.audit.conftest import backend, stored_entries, xinzheng
 from tests.conftest import DatabaseFactory, drop_sessions
@@ -103,18 +103,37 @@ async def append_batch(store: AuditStore, items: list[Item]) -> list[int]:
 
 @contextlib.contextmanager
 def through_sqlalchemy(store: AuditStore) -> Iterator[list[str]]:
-    """While someone listens to the writer's engine, batches go through SQLAlchemy's execution."""
+    """Meanwhile the store's batches go through SQLAlchemy's execution (a writer made `ordinary`),
+    and the statements the engine runs are listed (a listener sees them there)."""
     engine = store.sync_engine or store.engine.sync_engine
     statements: list[str] = []
 
     def seen(*args: Any) -> None:
         statements.append(args[2])
 
+    on_driver = store._writer
+    store._writer = Writer(store.engine, sqlite=store.sync_engine, ordinary=True)
     event.listen(engine, "before_cursor_execute", seen)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+        store._writer = on_driver
+
+
+async def test_a_listener_does_not_turn_the_driver_path_off(empty_database_url: str) -> None:
+    """Whoever listens to the engine (a tracer, a test) changes nothing: batches stay on the driver."""
+    async with audit_store(empty_database_url) as store:
+        engine = store.sync_engine or store.engine.sync_engine
+        seen: list[Any] = []
+        listener = lambda *args: seen.append(args)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            assert await append_batch(store, [item(0), item(1)]) == [1, 2]
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert used_the_driver(store)
+        assert not [args for args in seen if "audit_log" in str(args[2])]
 
 
 @contextlib.asynccontextmanager

@@ -1,39 +1,46 @@
-"""Reads on the fast path (app/db/read.py) answer exactly as SQLAlchemy's own execution does.
+"""Hot reads on the driver (app/db/read.py) answer exactly as SQLAlchemy's own execution does.
 
-Every statement the loaders and the gate run, against a seeded database on each backend: the
-rows `RequestDatabase.rows` returns once the statement is compiled must equal those of
-`conn.execute(statement).all()`, value for value and type for type (a date left as text, a
-Decimal left as integer fen, JSON left as a string all fail), with the same keys.
+Every statement registered in app/db/hot.py (the registry the executor uses, so nothing can run on
+the driver without being compared here), against a seeded database on each backend, with
+parameters drawn from the data itself: the rows `RequestDatabase.rows` returns must equal those
+of `conn.execute(statement).all()`, value for value and type for type (a date left as text, a
+Decimal left as integer fen, JSON left as a string, an enum left as its string all fail), with
+the same names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 import enum
-import functools
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Column, Integer, MetaData, Row, Table, bindparam, event, select, text
+from sqlalchemy import BinaryExpression, Column, Integer, MetaData, Select, Table, bindparam, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
 
 import app.schema  # noqa: F401  (first: the resolvers' modules and the schema import each other)
-from app.auth.gate import CONSENT_BY_ID
-from app.config import Settings
+from app.audit import keys as audit_keys
+from app.audit.store import AuditStore
+from app.db import hot
 from app.db import read as read_module
+from app.db.hot import HOT_READS
 from app.db.read import Reads, reads_for
 from app.db.request import RequestDatabase, SQLiteReader
-from app.db.session import create_engine, create_read_engine
+from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.imports.seed import seed
 from app.resolvers import loaders
-from app.resolvers.certificate import CATALOGUE
+from tests.api.conftest import settings_for
+from tests.audit.test_driver_appends import item
 from tests.cli.lines import TODAY
 from tests.conftest import DatabaseFactory
 
@@ -42,7 +49,7 @@ from tests.conftest import DatabaseFactory
 class Seeded:
     engine: AsyncEngine
     read_engine: Engine | None
-    keys: dict[str, list[str]]
+    values: dict[Any, list[Any]]  # every column a hot read's parameter is compared with -> its values
 
     def database(self) -> RequestDatabase:
         return RequestDatabase(self.engine, sqlite=SQLiteReader(self.read_engine) if self.read_engine else None)
@@ -58,11 +65,13 @@ class Seeded:
         return reads
 
 
-def settings(url: str) -> Settings:
-    return Settings(
-        database_url=url, env="dev", jwt_secret=None, jwt_public_key=None, jwt_issuer="xinzheng-test",
-        jwt_audience="xinzheng", dev_secret=False,
-    )  # fmt: skip
+def parameters(statement: Select[Any]) -> dict[str, Column[Any]]:
+    """Each parameter of a statement -> the column it is compared with."""
+    found: dict[str, Column[Any]] = {}
+    for element in visitors.iterate(statement):
+        if isinstance(element, BinaryExpression) and isinstance(element.right, BindParameter):
+            found[element.right.key] = element.left
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -73,61 +82,48 @@ def database_url(databases: DatabaseFactory) -> str:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def seeded(database_url: str) -> AsyncIterator[Seeded]:
     url = database_url
-    engine = create_engine(settings(url))
+    settings = settings_for(url, checkpoint_every=2)
+    engine = create_engine(settings)
     await seed(engine, persons=40, today=TODAY)
+    # A few audit entries, for the audit writer's head.
+    store = AuditStore(engine, audit_keys.audit_key(settings), 2, create_audit_engine(settings))
+    await asyncio.gather(*(store.append(*item(i)) for i in range(3)))
+    if store.sync_engine is not None:
+        store.sync_engine.dispose()
+    values: dict[Any, list[Any]] = {}
     async with engine.connect() as conn:
-
-        async def column(sql: str) -> list[str]:
-            return [r[0] for r in await conn.execute(text(sql))]
-
-        keys = {
-            "persons": await column("SELECT id_number FROM persons ORDER BY id_number"),
-            "enterprises": await column("SELECT credit_code FROM enterprises ORDER BY credit_code"),
-            "certificates": await column("SELECT identifier FROM certificates ORDER BY identifier"),
-            "consents": await column("SELECT id FROM consents ORDER BY id"),
-        }
-    read_engine = create_read_engine(settings(url))
-    yield Seeded(engine, read_engine, keys)
+        for statement in HOT_READS.values():
+            for column in parameters(statement).values():
+                if column not in values:
+                    found = (await conn.execute(select(column).distinct().order_by(column))).scalars().all()
+                    values[column] = [str(v) if isinstance(v, enum.Enum) else v for v in found]
+    read_engine = create_read_engine(settings)
+    yield Seeded(engine, read_engine, values)
     await engine.dispose()
     if read_engine is not None:
         read_engine.dispose()
 
 
-Params = Callable[[dict[str, list[str]]], list[dict[str, Any]]]
-BOTH_KINDS = ["ENTERPRISE", "PERSON"]
+def parameter_sets(statement: Select[Any], values: dict[Any, list[Any]]) -> list[dict[str, Any]]:
+    """Each value alone, a few, all of them, one nobody has, and one longer than the column
+    (it must match nothing: a cast to the column's VARCHAR(n) would cut it short, and it would
+    match its prefix); lists of the other parameters whole, then each value of theirs alone."""
+    binds = {key: column for key, column in parameters(statement).items()}
+    if not binds:
+        return [{}]
+    lists = {key for key in binds if _expanding(statement, key)}
+    first, *others = sorted(binds, key=lambda k: (-len(values[binds[k]]), k))
+    mine = values[binds[first]]
+    choices = [[v] for v in mine] + [mine[:3], mine, ["nobody"], [mine[0] + "X"], mine[:2] + ["nobody"]]
+    whole = {key: values[binds[key]] for key in others}
+    sets = [{first: c, **whole} for c in choices]
+    for key in others:
+        sets += [{first: mine, **whole, key: [v]} for v in values[binds[key]]]
+    return [{k: (v if k in lists else v[0]) for k, v in p.items()} for p in sets]
 
 
-def lists(pool: str, kinds: bool = False) -> Params:
-    """Each key alone, a few, all of them, one nobody has, and one longer than the column."""
-
-    def make(keys: dict[str, list[str]]) -> list[dict[str, Any]]:
-        ids = keys[pool] + (keys["enterprises"] if kinds else [])
-        # A key with one character more than the column holds: it must match nothing (a cast
-        # to the column's VARCHAR(n) would cut it short, and it would match its prefix).
-        choices = [[k] for k in ids] + [ids[:3], ids, ["nobody"], [ids[0] + "X"], ids[:2] + ["nobody"]]
-        extra = {"kinds": BOTH_KINDS} if kinds else {}
-        return [{"keys": sorted(set(c)), **extra} for c in choices] + (
-            [{"keys": ids[:5], "kinds": ["PERSON"]}] if kinds else []
-        )
-
-    return make
-
-
-# Every statement the loaders and the gate run through RequestDatabase.rows, with the order
-# each one promises (a statement with no ORDER BY may come back in any order).
-STATEMENTS: dict[str, tuple[Any, Params, bool]] = {
-    "persons": (loaders.PERSONS, lists("persons"), False),
-    "enterprises": (loaders.ENTERPRISES, lists("enterprises"), False),
-    "enterprises_by_rep": (loaders.ENTERPRISES_BY_REP, lists("persons"), True),
-    "certificates": (loaders.CERTIFICATES, lists("certificates"), False),
-    "licences": (loaders.LICENCES, lists("persons", kinds=True), True),
-    "penalties": (loaders.PENALTIES, lists("persons", kinds=True), True),
-    "certificates_by_holder": (loaders.CERTIFICATES_BY_HOLDER, lists("persons", kinds=True), True),
-    "consents": (loaders.CONSENTS, lists("persons", kinds=True), True),
-    "scores": (loaders.SCORES, lists("persons", kinds=True), False),
-    "consent_by_id": (CONSENT_BY_ID, lambda keys: [{"id": k} for k in keys["consents"]] + [{"id": "nobody"}], True),
-    "catalogue": (CATALOGUE, lambda keys: [{}], True),
-}
+def _expanding(statement: Select[Any], key: str) -> bool:
+    return any(isinstance(e, BindParameter) and e.key == key and e.expanding for e in visitors.iterate(statement))
 
 
 def described(row: Any) -> tuple[Any, ...]:
@@ -140,9 +136,10 @@ def assert_same_rows(fast: Any, ordinary: Any, ordered: bool, where: str) -> Non
         fast, ordinary = sorted(fast, key=described), sorted(ordinary, key=described)
     assert [described(r) for r in fast] == [described(r) for r in ordinary], where
     for mine, theirs in zip(fast, ordinary):
-        assert type(mine) is type(theirs), where
+        assert isinstance(mine, tuple), where  # a plain row: a named tuple
         assert mine._fields == theirs._fields, where
         assert dict(mine._mapping) == dict(theirs._mapping), where
+        assert all(getattr(mine, f) == getattr(theirs, f) for f in theirs._fields), where
 
 
 def value_types(rows: Any) -> Iterator[type]:
@@ -159,27 +156,23 @@ async def ordinary_rows(seeded: Seeded, statement: Any, params: dict[str, Any]) 
         return (await conn.execute(statement, params)).all()
 
 
-async def compiled(db: RequestDatabase, statement: Any, params: dict[str, Any]) -> None:
-    """Run a statement until it is compiled (the second time it is seen)."""
-    for _ in range(2):
-        await db.rows(statement, params)
+def ordered(statement: Select[Any]) -> bool:
+    """It promises an order (without ORDER BY, rows may come back in any order)."""
+    return "ORDER BY" in str(statement)
 
 
-@pytest.mark.parametrize("name", list(STATEMENTS))
+@pytest.mark.parametrize("name", list(HOT_READS))
 async def test_the_fast_path_answers_as_sqlalchemy_does(seeded: Seeded, name: str) -> None:
-    statement, make_params, ordered = STATEMENTS[name]
+    statement = HOT_READS[name]
     db = seeded.database()
-    reads = seeded.reads
     seen: set[type] = set()
     try:
-        all_params = make_params(seeded.keys)
-        await compiled(db, statement, all_params[0])
-        assert statement in reads, "the statement was not compiled for the fast path"
-        for params in all_params:
-            assert reads.get(statement).bind(params) is not None, "these parameters leave the fast path"  # type: ignore[union-attr]
+        for params in parameter_sets(statement, seeded.values):
+            assert seeded.reads.get(statement).bind(params) is not None, "these parameters leave the fast path"  # type: ignore[union-attr]
             fast = await db.rows(statement, params)
+            assert statement in seeded.reads, "the statement did not run on the driver"
             ordinary = await ordinary_rows(seeded, statement, params)
-            assert_same_rows(fast, ordinary, ordered, f"{name} {params}")
+            assert_same_rows(fast, ordinary, ordered(statement), f"{name} {params}")
             seen.update(value_types(ordinary))
     finally:
         await db.close()
@@ -193,89 +186,97 @@ async def test_per_length_texts_on_postgresql_answer_the_same_too(seeded: Seeded
     monkeypatch.setattr(read_module, "_reads", weakref.WeakKeyDictionary({seeded.dialect: Reads(seeded.dialect, arrays=False)}))
     db = seeded.database()
     try:
-        for name, (statement, make_params, ordered) in STATEMENTS.items():
-            all_params = make_params(seeded.keys)
-            await compiled(db, statement, all_params[0])
-            assert statement in seeded.reads
-            for params in all_params[-6:]:
+        for name, statement in HOT_READS.items():
+            for params in parameter_sets(statement, seeded.values)[-6:]:
                 fast = await db.rows(statement, params)
-                assert_same_rows(fast, await ordinary_rows(seeded, statement, params), ordered, f"{name} {params}")
+                assert statement in seeded.reads
+                assert_same_rows(fast, await ordinary_rows(seeded, statement, params), ordered(statement), f"{name} {params}")
     finally:
         await db.close()
 
 
-async def test_the_seeded_rows_hold_every_kind_of_value_that_needs_a_processor(seeded: Seeded) -> None:
+async def test_the_seeded_rows_hold_every_kind_of_value_that_needs_a_converter(seeded: Seeded) -> None:
     """Dates, aware datetimes, Decimal, JSON and enums come back through the compared statements."""
     seen: set[type] = set()
-    for statement, make_params, _ in STATEMENTS.values():
-        for params in make_params(seeded.keys)[-4:]:
+    for statement in HOT_READS.values():
+        for params in parameter_sets(statement, seeded.values)[-4:]:
             seen.update(value_types(await ordinary_rows(seeded, statement, params)))
     assert {dt.date, dt.datetime, decimal.Decimal, list, dict} <= seen
     assert any(issubclass(t, enum.Enum) for t in seen)
 
 
-async def test_a_dropped_result_processor_would_be_caught(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_dropped_result_converter_would_be_caught(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
     """The comparison above sees values left as the driver gives them (on SQLite, dates as text)."""
-
-    def without_processors(self: read_module.CompiledRead, coltypes: Any) -> None:
-        metadata = self._metadata
-        self.make_row = functools.partial(Row, metadata, None, metadata._key_to_index)
-
     monkeypatch.setattr(read_module, "_reads", weakref.WeakKeyDictionary())  # compiled afresh
-    monkeypatch.setattr(read_module.CompiledRead, "describe", without_processors)
-    statement, _, ordered = STATEMENTS["licences"]
-    params = {"keys": seeded.keys["persons"], "kinds": BOTH_KINDS}
+    monkeypatch.setattr(read_module, "result_converter", lambda type_, dialect: None)
+    statement = loaders.LICENCES
+    params = {"keys": seeded.values[loaders.licences.c.holder_id], "kinds": ["ENTERPRISE", "PERSON"]}
     db = seeded.database()
     try:
-        await compiled(db, statement, params)
         fast = await db.rows(statement, params)
     finally:
         await db.close()
     with pytest.raises(AssertionError):
-        assert_same_rows(fast, await ordinary_rows(seeded, statement, params), ordered, "licences")
+        assert_same_rows(fast, await ordinary_rows(seeded, statement, params), True, "licences")
 
 
-async def test_statements_built_per_call_stay_on_the_ordinary_path(seeded: Seeded) -> None:
-    """A statement seen once is never compiled here, and nothing of it is kept."""
+async def test_statements_not_registered_run_through_sqlalchemy_and_leave_nothing(seeded: Seeded) -> None:
     reads = seeded.reads
-    before = len(reads)
     db = seeded.database()
-    keys = [("PERSON", k, 5, None) for k in seeded.keys["persons"][:3]]
+    person = seeded.values[loaders.persons.c.id_number][0]
+    keys = [("PERSON", person, 5, None)]
     try:
-        for _ in range(50):
+        for _ in range(5):
             await db.rows(loaders.access_records_statement(keys, 5, None))
-            await db.rows(select(loaders.persons).where(loaders.persons.c.id_number == seeded.keys["persons"][0]))
+            rows = await db.rows(select(loaders.persons).where(loaders.persons.c.id_number == person))
+            assert rows[0].id_number == person
     finally:
         await db.close()
-    assert len(reads) == before
+    assert all(read.name in HOT_READS for read in reads._compiled.values())
+
+
+async def test_reads_are_counted_and_timed_per_request(seeded: Seeded) -> None:
+    db = seeded.database()
+    persons = seeded.values[loaders.persons.c.id_number][:2]
+    try:
+        assert (db.statements, db.seconds) == (0, 0.0)
+        await db.rows(loaders.PERSONS, {"keys": persons})  # on the driver
+        await db.rows(select(loaders.persons).where(loaders.persons.c.id_number == persons[0]))  # through SQLAlchemy
+        assert db.statements == 2
+        assert 0 < db.seconds < 5
+    finally:
+        await db.close()
 
 
 MISSING = Table("no_such_table", MetaData(), Column("id", Integer))
 MISSING_BY_ID = select(MISSING).where(MISSING.c.id.in_(bindparam("keys", expanding=True)))
 
 
-async def test_a_failing_statement_fails_as_it_does_through_sqlalchemy(seeded: Seeded) -> None:
+async def test_a_failing_statement_fails_as_it_does_through_sqlalchemy(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
     db = seeded.database()
     try:
         with pytest.raises(DBAPIError) as ordinary:
             await db.rows(MISSING_BY_ID, {"keys": [1]})
-        with pytest.raises(DBAPIError) as second:  # compiled now: the driver raises it
-            await db.rows(MISSING_BY_ID, {"keys": [1]})
-        assert MISSING_BY_ID in seeded.reads
+        monkeypatch.setitem(hot.HOT_READS, "missing", MISSING_BY_ID)
+        monkeypatch.setitem(hot._names, id(MISSING_BY_ID), "missing")
         with pytest.raises(DBAPIError) as fast:
             await db.rows(MISSING_BY_ID, {"keys": [1, 2]})
-        assert type(fast.value) is type(second.value) is type(ordinary.value)
-        assert type(fast.value.orig) is type(ordinary.value.orig)
+        assert MISSING_BY_ID in seeded.reads
+        assert type(fast.value) is type(ordinary.value)  # ProgrammingError on PostgreSQL, OperationalError on SQLite
+        assert not fast.value.connection_invalidated
+        # The driver's own exception: sqlite3's, as through SQLAlchemy; asyncpg's (SQLAlchemy's is its adapter's).
+        assert type(fast.value.orig).__module__.split(".")[0] in ("sqlite3", "asyncpg")
         # The connection is still good for the next read.
-        assert len(await db.rows(loaders.PERSONS, {"keys": seeded.keys["persons"][:2]})) == 2
+        assert len(await db.rows(loaders.PERSONS, {"keys": seeded.values[loaders.persons.c.id_number][:2]})) == 2
     finally:
         await db.close()
+        del seeded.reads._compiled[id(MISSING_BY_ID)]
 
 
 async def test_a_value_its_type_refuses_fails_as_it_does_through_sqlalchemy(seeded: Seeded) -> None:
     db = seeded.database()
     try:
-        await compiled(db, loaders.LICENCES, {"keys": ["x"], "kinds": ["PERSON"]})
+        await db.rows(loaders.LICENCES, {"keys": ["x"], "kinds": ["PERSON"]})
         with pytest.raises(StatementError, match="not among the defined enum values"):
             await db.rows(loaders.LICENCES, {"keys": ["x"], "kinds": ["NOT_A_KIND"]})
         with pytest.raises(StatementError, match="A value is required for bind parameter 'kinds'"):
@@ -284,8 +285,9 @@ async def test_a_value_its_type_refuses_fails_as_it_does_through_sqlalchemy(seed
         await db.close()
 
 
-async def test_a_listener_on_the_engine_sees_every_read(seeded: Seeded) -> None:
-    """Tests, tracing: whoever listens to cursor events gets reads through SQLAlchemy's execution."""
+async def test_a_listener_on_the_engine_does_not_turn_the_fast_path_off(seeded: Seeded) -> None:
+    """Tests, tracing: whoever listens to cursor events changes nothing; reads stay on the driver,
+    and are counted in the request's database instead."""
     engine = seeded.read_engine or seeded.engine.sync_engine
     statements: list[str] = []
 
@@ -296,8 +298,11 @@ async def test_a_listener_on_the_engine_sees_every_read(seeded: Seeded) -> None:
     db = seeded.database()
     try:
         for _ in range(3):
-            await db.rows(loaders.PERSONS, {"keys": seeded.keys["persons"][:2]})
+            rows = await db.rows(loaders.PERSONS, {"keys": seeded.values[loaders.persons.c.id_number][:2]})
+            assert len(rows) == 2
     finally:
         await db.close()
         event.remove(engine, "before_cursor_execute", count)
-    assert len([s for s in statements if "FROM persons" in s]) == 3
+    assert loaders.PERSONS in seeded.reads
+    assert not [s for s in statements if "FROM persons" in s]
+    assert db.statements == 3

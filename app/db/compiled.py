@@ -1,0 +1,109 @@
+"""Statements compiled once for a writer's transactions on the driver (app/db/write.py).
+
+SQLAlchemy compiles each statement once per database and set of parameter keys, through its
+public API (`compile(...)`, the compiled `string`, `positiontup` and `binds`); kept are its SQL,
+the order of its parameters and their converters (app/db/convert.py). A writer's reads are hot
+reads (app/db/hot.py), compiled by app/db/read.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Executable, Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from app.db.convert import Converter, bind_converter
+from app.db.hot import name_of
+from app.db.read import CompiledRead, compile_read
+
+Params = Mapping[str, Any]
+MAX_STATEMENTS = 64  # compiled and kept, per database
+
+
+class CompiledWrite:
+    """One statement without a result compiled for one dialect and one set of parameter keys."""
+
+    def __init__(self, statement: Executable, sql: str, slots: Sequence[tuple[str, Converter | None]]) -> None:
+        self.statement = statement  # kept alive: its id is part of the cache's key
+        self.sql = sql
+        self._slots = tuple(slots)  # (key, converter or None), in the order of the placeholders
+
+    def args(self, params: Params) -> list[Any]:
+        return [params[key] if convert is None else convert(params[key]) for key, convert in self._slots]
+
+    def many(self, rows: Sequence[Params]) -> list[list[Any]]:
+        slots = self._slots
+        return [[row[key] if convert is None else convert(row[key]) for key, convert in slots] for row in rows]
+
+
+def compile_write(statement: Executable, dialect: Dialect, keys: Sequence[str]) -> CompiledWrite:
+    """Compile a statement as SQLAlchemy's execution does for parameters with these keys.
+
+    Raises ValueError for a statement that needs SQLAlchemy's execution (a Python-side default,
+    RETURNING, a parameter rendered at execution): these are fixed statements, so that is a
+    mistake to see at once, not a case to handle.
+    """
+    # As Connection.execute compiles it for a list of parameter sets: the keys sorted.
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys), for_executemany=True)  # type: ignore[attr-defined]
+    assert isinstance(compiled, SQLCompiler)
+    if (
+        compiled.returning
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.escaped_bind_names
+        or not compiled.positional
+    ):
+        raise ValueError(f"this statement needs SQLAlchemy's execution: {compiled.string}")
+    slots: list[tuple[str, Converter | None]] = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        if bind.callable is not None or bind.key != name or not bind.required:
+            raise ValueError(f"parameter {name!r} needs SQLAlchemy's execution: {compiled.string}")
+        slots.append((name, bind_converter(bind.type, dialect)))
+    return CompiledWrite(statement, compiled.string, slots)
+
+
+class Compiled:
+    """The statements of one database compiled for the driver, by statement (and keys)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._writes: dict[tuple[int, tuple[str, ...]], CompiledWrite] = {}
+        self._reads: dict[int, CompiledRead] = {}
+
+    def write(self, statement: Executable, keys: Sequence[str]) -> CompiledWrite:
+        key = (id(statement), tuple(keys))
+        write = self._writes.get(key)
+        if write is None:
+            write = compile_write(statement, self.dialect, keys)
+            if len(self._writes) < MAX_STATEMENTS:  # a statement made per call is compiled per call
+                self._writes[key] = write
+        return write
+
+    def __contains__(self, statement: Executable) -> bool:
+        """The statement is compiled here (for some keys)."""
+        key = id(statement)
+        return key in self._reads or any(k == key for k, _ in self._writes)
+
+    def write_for(
+        self, statement: Executable, params: Params | Sequence[Params]
+    ) -> tuple[CompiledWrite, Sequence[Params]]:
+        """The compiled statement for these parameters (one set, or a non-empty list of sets
+        with the keys of the first, as SQLAlchemy's executemany takes them), and the sets."""
+        rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
+        return self.write(statement, list(rows[0])), rows
+
+    def read(self, statement: Select[Any]) -> CompiledRead:
+        """A hot read (app/db/hot.py), compiled for this database's driver."""
+        read = self._reads.get(id(statement))
+        if read is None:
+            name = name_of(statement)
+            if name is None:
+                raise ValueError("only hot reads (app/db/hot.py) run on the driver")
+            read = self._reads[id(statement)] = compile_read(name, statement, self.dialect, arrays=False)
+        return read
