@@ -16,8 +16,9 @@ DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{VAR_DIR / 'xinzheng.db'}"
 DEV_SECRET_FILE = VAR_DIR / "dev-jwt-secret"
 DEV_AUDIT_KEY_FILE = VAR_DIR / "dev-audit-key.pem"
 
-# Below this length an HMAC secret is guessable; prod refuses it.
+# Below this length an HMAC secret is guessable; prod refuses it, and one of fewer distinct characters.
 MIN_SECRET_BYTES = 32
+MIN_DISTINCT_SECRET_CHARACTERS = 12
 
 
 class ConfigError(Exception):
@@ -68,6 +69,11 @@ class Settings:
         if env == "prod" and secret is not None:
             if len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ConfigError(f"XINZHENG_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes in prod")
+            if _guessable(secret):
+                raise ConfigError(
+                    "XINZHENG_JWT_SECRET looks guessable (too few distinct characters, or a short pattern"
+                    " repeated); make one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
             if DEV_SECRET_FILE.exists() and DEV_SECRET_FILE.read_text().strip() == secret:
                 raise ConfigError("XINZHENG_JWT_SECRET is the generated dev secret; prod refuses it")
         return cls(
@@ -95,6 +101,14 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be at least 1")
     return value
+
+
+def _guessable(secret: str) -> bool:
+    """A secret no random generator makes: few distinct characters (32 identical bytes, say), or a
+    short run repeated. A random hex secret of 32 bytes has some 16 distinct characters."""
+    if len(set(secret)) < MIN_DISTINCT_SECRET_CHARACTERS:
+        return True
+    return any(secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)] for period in range(1, 17))
 
 
 def _query_limits(raw: str) -> Limits:

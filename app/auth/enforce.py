@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLObjectType, GraphQLResolveInfo, get_named_type
+from graphql import GraphQLObjectType, GraphQLResolveInfo, NoSchemaIntrospectionCustomRule, get_named_type
 from strawberry.extensions import SchemaExtension
 
 from app.auth.policy import FIELD_POLICY, VIEW_AS, FieldRule, Grant, Scope
@@ -120,6 +120,19 @@ class PolicyMiddleware:
         if guard is None:
             return next_(source, info, **kwargs)
         return guard(next_, source, info, **kwargs)
+
+
+class IntrospectionForAdmins(SchemaExtension):
+    """In prod, only an admin may introspect the schema (SPEC section 8): for anyone else
+    `__schema` and `__type` fail validation. Placed before the document cache, which validates
+    with the rules in force (and keeps each set's result apart)."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        principal = getattr(context.context, "principal", None)
+        if principal is None or principal.role is not Role.ADMIN:
+            context.validation_rules = (*context.validation_rules, NoSchemaIntrospectionCustomRule)
+        yield
 
 
 class DisclosureReport(SchemaExtension):

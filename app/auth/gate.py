@@ -26,6 +26,7 @@ from app.auth.enforce import View
 from app.auth.policy import ACTION_POLICY, SUBJECT_REACH, Action, Condition, Reach, Subject
 from app.auth.roles import Role
 from app.auth.tokens import Principal
+from app.db.hot import hot
 from app.db.models import Consent
 from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
     from app.schema.access import AccessInput
 
 consents = Consent.__table__
-CONSENT_BY_ID = select(consents).where(consents.c.id == bindparam("id"))
+# Run for every request that names a consent: a hot read, on the driver (app/db/hot.py).
+CONSENT_BY_ID = hot("consent_by_id", select(consents).where(consents.c.id == bindparam("id")))
 
 MAX_CASE_NUMBER = 64
 

@@ -16,9 +16,10 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, Lexer, Source, TokenKind, parse
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, Lexer, Source, TokenKind, parse, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from app.execution.limits import LimitExceeded, Limits, check, measure
 
@@ -43,9 +44,12 @@ class Documents:
     """The store, shared by the requests of one schema: least recently used out past `size`
     entries or `max_bytes` of estimated memory, whichever comes first."""
 
-    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int, max_bytes: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, limits: Limits, size: int, max_bytes: int, *, hide_suggestions: bool = False
+    ) -> None:
         self.schema = schema
         self.limits = limits
+        self.hide_suggestions = hide_suggestions  # no "did you mean" of any kind (prod)
         self.size = size
         self.max_bytes = max_bytes
         self.bytes = 0  # estimated, of the documents kept
@@ -74,6 +78,11 @@ class Documents:
             old, _ = self._by_text.popitem(last=False)
             self.bytes -= self.estimated_bytes(old)
         return entry
+
+    def validate(self, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
+        """graphql-core's validation with the rules strawberry adds to every schema's."""
+        rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+        return validate(self.schema, document, rules, hide_suggestions=self.hide_suggestions)
 
     def estimated_bytes(self, text: str) -> int:
         """The memory a document of this text keeps, at most: its tokens are within the limit."""
@@ -107,7 +116,7 @@ class DocumentCache(SchemaExtension):
             rules = tuple(context.validation_rules)
             errors = entry.errors.get(rules)
             if errors is None:
-                errors = entry.errors[rules] = validate_document(self.documents.schema, entry.document, rules)
+                errors = entry.errors[rules] = self.documents.validate(entry.document, rules)
             context.pre_execution_errors = errors
         yield
 

@@ -69,13 +69,29 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     guards: ClassVar[Mapping[str, PolicyGuard]]
     plans: ClassVar[Plans | None]
     policy_middleware: ClassVar[PolicyMiddleware]
+    hide_suggestions: ClassVar[bool] = False  # no "did you mean" in variable errors (prod)
 
     @classmethod
-    def install(cls, strawberry_schema: strawberry.Schema, guards: Mapping[str, PolicyGuard], *, planned: bool) -> None:
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        """graphql-core's, hiding suggestions in variable coercion errors where the schema says so."""
+        if cls.hide_suggestions:
+            kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+    @classmethod
+    def install(
+        cls,
+        strawberry_schema: strawberry.Schema,
+        guards: Mapping[str, PolicyGuard],
+        *,
+        planned: bool,
+        hide_suggestions: bool = False,
+    ) -> None:
         """Bind this class to its schema: done once, when the schema is built (app/schema)."""
         if cls is PlannedExecutor or "guards" in cls.__dict__:
             raise RuntimeError("an executor class serves one schema, installed once (executor_class())")
         cls.guards = guards
+        cls.hide_suggestions = hide_suggestions
         cls.plans = Plans(strawberry_schema, guards) if planned else None
         cls.policy_middleware = PolicyMiddleware(guards)
 

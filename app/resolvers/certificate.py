@@ -4,6 +4,7 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from app.context import Context
+from app.db.hot import hot
 from app.db.models import CertificateType as CatalogueRow
 from app.domain.enums import HolderKind
 from app.identifiers import parse_certificate_identifier
@@ -11,7 +12,7 @@ from app.schema.access import AccessInput
 from app.schema.certificate import CatalogueEntryType, CertificateType
 
 catalogue = CatalogueRow.__table__
-CATALOGUE = select(catalogue).order_by(catalogue.c.holder_kind.desc(), catalogue.c.code)
+CATALOGUE = hot("catalogue", select(catalogue).order_by(catalogue.c.holder_kind.desc(), catalogue.c.code))
 
 
 async def certificate(

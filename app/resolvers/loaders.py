@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, func, select
 
-from app.auth.gate import CONSENT_BY_ID
 from app.db.hot import hot
 from app.db.models import (
     AccessRecord,
@@ -100,9 +99,6 @@ CONSENTS = hot(
     .order_by(consents.c.granted_at.desc(), consents.c.id),
 )
 SCORES = hot("scores", select(scores).where(scores.c.holder_kind.in_(KINDS), scores.c.holder_id.in_(KEYS)))
-# The gate's consent lookup (app/auth/gate.py), run for every request with a consent. Registered
-# here until the gate registers it where it is defined.
-hot("consent_by_id", CONSENT_BY_ID)
 access_records = AccessRecord.__table__
 # (kind, holder id, page size, the id after which the page starts)
 AccessKey = tuple[HolderKind, str, int, int | None]

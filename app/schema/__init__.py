@@ -11,7 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.audit.extension import OperationFacts
-from app.auth.enforce import DisclosureReport, field_guards
+from app.auth.enforce import DisclosureReport, IntrospectionForAdmins, field_guards
 from app.auth.policy import FIELD_POLICY, FieldRule
 from app.config import Settings
 from app.execution.documents import DocumentCache, Documents
@@ -50,23 +50,27 @@ def build_schema(
     the schema either way: raises PolicyError, naming the fields, when it does not cover it.
     """
     executor = executor_class()
+    prod = not settings.is_dev
     schema = Schema(
         query=Query,
         mutation=Mutation,
         extensions=[
+            # In prod, introspection for admins only (before the documents: it sets the rules).
+            *([IntrospectionForAdmins] if prod else []),
             # A factory: strawberry makes each extension per request; the documents are this schema's.
             lambda: DocumentCache(documents),  # made below: it needs the schema it measures against
             DisclosureReport,
             OperationFacts,
         ],
         # Suggestions ("did you mean ...") map the schema for a prober; dev keeps them for humans.
-        config=StrawberryConfig(disable_field_suggestions=not settings.is_dev),
+        # Hidden in prod: in validation and variable errors (below), and in strawberry's own.
+        config=StrawberryConfig(disable_field_suggestions=prod),
         execution_context_class=executor,
     )
     # strawberry has no public name for its graphql-core schema; `_schema` is the one its own docs use.
     documents = schema.documents = Documents(
-        schema._schema, settings.query_limits, DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_BYTES
+        schema._schema, settings.query_limits, DOCUMENT_CACHE_SIZE, DOCUMENT_CACHE_BYTES, hide_suggestions=prod
     )
     guards = field_guards(schema, policy)
-    executor.install(schema, guards if enforce_policy else MappingProxyType({}), planned=planned)
+    executor.install(schema, guards if enforce_policy else MappingProxyType({}), planned=planned, hide_suggestions=prod)
     return schema

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import pytest
 import pytest_asyncio
-from sqlalchemy import event
 
 from app.auth.roles import Role
 from app.auth.tokens import mint
@@ -98,24 +96,6 @@ class Api:
         self.client = client
         self.tokens = Tokens(settings)
         self.engines = engines
-
-    @contextlib.contextmanager
-    def counting_statements(self) -> Iterator[list[str]]:
-        """Every statement run meanwhile, whichever engine runs it (SQLite reads go through a sync
-        engine). While someone listens, reads take SQLAlchemy's ordinary path, where they are seen
-        (app/db/request.py); the rest of the suite runs them on the fast path."""
-        statements: list[str] = []
-
-        def count(*args: Any) -> None:
-            statements.append(args[2])
-
-        for engine in self.engines:
-            event.listen(engine, "before_cursor_execute", count)
-        try:
-            yield statements
-        finally:
-            for engine in self.engines:
-                event.remove(engine, "before_cursor_execute", count)
 
     async def post(self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None,
                    content: bytes | None = None) -> httpx.Response:

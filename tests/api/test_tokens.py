@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import subprocess
 import sys
 
@@ -114,7 +115,7 @@ def test_the_token_command_prints_a_token_the_service_accepts(tmp_path: object) 
 
 
 def test_the_token_command_refuses_to_mint_in_prod() -> None:
-    env = {**os.environ, "XINZHENG_ENV": "prod", "XINZHENG_JWT_SECRET": "p" * 40}
+    env = {**os.environ, "XINZHENG_ENV": "prod", "XINZHENG_JWT_SECRET": secrets.token_urlsafe(48)}  # made per run
     made = subprocess.run(
         [sys.executable, "-m", "app.cli", "token", "--role", "admin"], env=env, capture_output=True, text=True, timeout=60
     )
