@@ -13,6 +13,7 @@ GB 11643 and stdnum's check-digit and birth-date parts.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from stdnum.cn import ric, uscc
@@ -36,10 +37,18 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CERTIFICATE_PREFIX = "1.2.156.3005.2."
 
 
+def _ascii(value: str, what: str) -> None:
+    """Identifiers are ASCII: Python's str.isdigit() also takes full-width (１) and Arabic-Indic
+    (١) digits, which would make a second spelling of the same number."""
+    if not value.isascii():
+        raise InvalidIdentifier(f"{what} is written in ASCII digits and letters only")
+
+
 def parse_id_number(value: str, *, today: dt.date | None = None) -> str:
     """A citizen ID number in canonical form (upper-case X), or InvalidIdentifier."""
     if not isinstance(value, str):
         raise InvalidIdentifier("an ID number is a string")
+    _ascii(value, "an ID number")
     number = value.strip().upper()
     if len(number) != 18:
         raise InvalidIdentifier(f"an ID number has 18 characters, not {len(number)}")
@@ -76,6 +85,7 @@ def parse_credit_code(value: str) -> str:
     """A Unified Social Credit Code in canonical form, or InvalidIdentifier."""
     if not isinstance(value, str):
         raise InvalidIdentifier("a credit code is a string")
+    _ascii(value, "a credit code")
     code = value.strip().upper()
     if len(code) != 18:
         raise InvalidIdentifier(f"a credit code has 18 characters, not {len(code)}")
@@ -116,6 +126,7 @@ def parse_certificate_identifier(value: str) -> CertificateIdentifier:
     """An e-certificate identifier, parsed, or InvalidIdentifier."""
     if not isinstance(value, str):
         raise InvalidIdentifier("a certificate identifier is a string")
+    _ascii(value, "a certificate identifier")
     ident = value.strip().upper()
     if not ident.startswith(CERTIFICATE_PREFIX):
         raise InvalidIdentifier(f"a certificate identifier starts with {CERTIFICATE_PREFIX}")
@@ -137,3 +148,18 @@ def parse_certificate_identifier(value: str) -> CertificateIdentifier:
     if len(check) != 1 or not mod_37_36.is_valid(type_code + issuer + serial + version + check):
         raise InvalidIdentifier("the check character of the certificate identifier is wrong")
     return CertificateIdentifier(type_code, issuer, serial, version)
+
+
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of surrogate pairs
+
+
+def parse_text(value: str, what: str, max_length: int) -> str:
+    """Free text a caller gives (a search text, a case number): stripped, 1 to `max_length`
+    characters, and storable: no NUL (PostgreSQL refuses it in text) and no lone surrogate
+    (not UTF-8 at all). Anything else is BAD_USER_INPUT, never a fault of the database."""
+    text = value.strip()
+    if not 1 <= len(text) <= max_length:
+        raise InvalidIdentifier(f"{what} must be 1 to {max_length} characters")
+    if _NOT_TEXT.search(text):
+        raise InvalidIdentifier(f"{what} holds a character that is not text (NUL, or half of a surrogate pair)")
+    return text

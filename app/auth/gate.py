@@ -31,6 +31,7 @@ from app.db.models import Consent
 from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
 from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden
+from app.identifiers import parse_text
 
 if TYPE_CHECKING:
     from app.resolvers.loaders import Loaders
@@ -41,6 +42,7 @@ consents = Consent.__table__
 CONSENT_BY_ID = hot("consent_by_id", select(consents).where(consents.c.id == bindparam("id")))
 
 MAX_CASE_NUMBER = 64
+MAX_CONSENT_ID = 64
 
 
 class Gate:
@@ -151,16 +153,15 @@ class Gate:
         case = (access.case_number or "").strip() if access else ""
         if not case:
             raise CaseNumberRequired("a service counter names the case it handles (access.caseNumber)")
-        if len(case) > MAX_CASE_NUMBER:
-            raise BadUserInput(f"a case number has at most {MAX_CASE_NUMBER} characters")
-        return case
+        return parse_text(case, "a case number", MAX_CASE_NUMBER)
 
     async def _consent(self, kind: HolderKind, holder_id: str, access: AccessInput | None) -> Row[Any]:
         if access is None or access.purpose is None or access.consent_id is None:
             raise ConsentRequired("a bank names its purpose and the subject's consent (access.purpose, access.consentId)")
         if access.purpose not in BANK_PURPOSES:
             raise BadUserInput(f"a bank cannot query for {access.purpose}")
-        rows = await self.db.rows(CONSENT_BY_ID, {"id": str(access.consent_id)})
+        consent_id = parse_text(str(access.consent_id), "a consent id", MAX_CONSENT_ID)
+        rows = await self.db.rows(CONSENT_BY_ID, {"id": consent_id})
         consent = rows[0] if rows else None
         if consent is None or not consent_covers(consent, kind, holder_id, self.principal.org, access.purpose, clock.now()):
             raise ConsentRequired("no consent in force from this subject to this organisation for this purpose")

@@ -49,7 +49,7 @@ async def audit_log_page(
     if f.until is not None:
         conditions.append(audit_log.c.at < f.until)
     if after is not None:
-        (last_seq,) = decode_cursor(after, 1)
+        (last_seq,) = decode_cursor(after, (int,))
         conditions.append(audit_log.c.seq < int(last_seq))
     rows = await info.context.db.rows(
         statement.where(*conditions).order_by(audit_log.c.seq.desc()).limit(size + 1)
@@ -93,6 +93,6 @@ async def access_records_connection(
 ) -> Connection[AccessRecordType]:
     """A subject's access records, newest first (batched across subjects by the loader)."""
     size = page_size(first)
-    last = int(decode_cursor(after, 1)[0]) if after is not None else None
+    last = decode_cursor(after, (int,))[0] if after is not None else None
     rows = await info.context.loaders.access_records.load((kind, holder_id, size, last))
     return page_of_access_records(list(rows), size)

@@ -13,8 +13,9 @@ from app.auth.policy import Action
 from app.context import Context
 from app.db.models import Authority, Consent
 from app.domain.enums import BANK_PURPOSES, AuthorityType, HolderKind
-from app.errors import BadUserInput
-from app.identifiers import parse_credit_code, parse_holder_id
+from app.auth.gate import MAX_CONSENT_ID
+from app.errors import BadUserInput, Forbidden
+from app.identifiers import parse_credit_code, parse_holder_id, parse_text
 from app.resolvers.loaders import CONSENTS
 from app.schema.consent import ConsentType, GrantConsentInput
 
@@ -41,7 +42,10 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
     found = await db.rows(select(authorities).where(authorities.c.code == grantee))
     if not found:
         raise BadUserInput(f"{grantee} is not an organisation known to the platform")
-    if found[0].authority_type == AuthorityType.BANK and not set(purposes) <= BANK_PURPOSES:
+    if found[0].authority_type != AuthorityType.BANK:
+        # 征信业管理条例: consent to a credit query is given to a bank (a credit user) only.
+        raise BadUserInput(f"{grantee} is not a bank: consent to credit queries is given to banks only")
+    if not set(purposes) <= BANK_PURPOSES:
         bad = ", ".join(p for p in purposes if p not in BANK_PURPOSES)
         raise BadUserInput(f"a bank cannot be given consent for {bad}")
     consent_id = str(uuid.uuid4())
@@ -65,14 +69,19 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
 async def revoke_consent(info: Info[Context, None], id: strawberry.ID) -> ConsentType:
     """Take a consent back from now on. Revoking it again changes nothing."""
     db = info.context.db
-    rows = await db.rows(select(consents).where(consents.c.id == str(id)))
-    if not rows:
-        raise BadUserInput("no such consent")
-    await info.context.gate.authorize(Action.CONSENT_REVOKE, holder=(HolderKind(rows[0].holder_kind), rows[0].holder_id))
+    consent_id = parse_text(str(id), "a consent id", MAX_CONSENT_ID)
+    rows = await db.rows(select(consents).where(consents.c.id == consent_id))
+    try:
+        if not rows:
+            raise Forbidden("no such consent")
+        await info.context.gate.authorize(Action.CONSENT_REVOKE, holder=(HolderKind(rows[0].holder_kind), rows[0].holder_id))
+    except Forbidden:
+        # One that does not exist and someone else's get the same answer: an id tells nobody else anything.
+        raise Forbidden("no consent of yours has this id") from None
     async with db.transaction() as conn:
         await conn.execute(
-            update(consents).where(consents.c.id == str(id), consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())
+            update(consents).where(consents.c.id == consent_id, consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())
         )
         params = {"keys": [rows[0].holder_id], "kinds": [str(rows[0].holder_kind)]}
-        row = (await conn.execute(CONSENTS.where(consents.c.id == str(id)), params)).one()
+        row = (await conn.execute(CONSENTS.where(consents.c.id == consent_id), params)).one()
     return ConsentType.from_row(row)

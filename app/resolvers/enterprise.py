@@ -7,7 +7,7 @@ from app.auth.enforce import View
 from app.auth.policy import REGISTER_VIEW
 from app.context import Context
 from app.errors import BadUserInput
-from app.identifiers import parse_credit_code
+from app.identifiers import parse_credit_code, parse_text
 from app.resolvers.loaders import _ENTERPRISE, enterprises
 from app.schema.access import AccessInput
 from app.schema.enterprise import EnterpriseType
@@ -30,13 +30,11 @@ async def search_enterprises(
     info: Info[Context, None], name: str, first: int | None = 20, after: str | None = None
 ) -> Connection[EnterpriseType]:
     """Enterprises whose name contains the text, by name (public registration facts)."""
-    text = name.strip()
-    if not text or len(text) > MAX_SEARCH_TEXT:
-        raise BadUserInput(f"name must be 1 to {MAX_SEARCH_TEXT} characters")
+    text = parse_text(name, "name", MAX_SEARCH_TEXT)
     size = page_size(first)
     statement = _ENTERPRISE.where(enterprises.c.name.contains(text, autoescape=True))
     if after is not None:
-        last_name, last_code = decode_cursor(after, 2)
+        last_name, last_code = decode_cursor(after, (str, str))
         statement = statement.where(
             tuple_(enterprises.c.name, enterprises.c.credit_code) > tuple_(str(last_name), str(last_code))
         )

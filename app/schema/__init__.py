@@ -18,6 +18,7 @@ from app.execution.documents import DocumentCache, Documents
 from app.execution.executor import executor_class
 from app.schema.mutation import Mutation
 from app.schema.query import Query
+from app.schema.scalars import SCALAR_OVERRIDES
 
 # Parsed and validated documents are reused across requests: the same query text is never
 # parsed or validated twice (keyed by the text; clients send a few distinct queries). Bounded
@@ -66,6 +67,7 @@ def build_schema(
         # Hidden in prod: in validation and variable errors (below), and in strawberry's own.
         config=StrawberryConfig(disable_field_suggestions=prod),
         execution_context_class=executor,
+        scalar_overrides=SCALAR_OVERRIDES,
     )
     # strawberry has no public name for its graphql-core schema; `_schema` is the one its own docs use.
     documents = schema.documents = Documents(

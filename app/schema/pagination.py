@@ -47,12 +47,23 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+# A cursor's integers are database keys: 64-bit, signed.
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
+    """The sort key a cursor holds, each part of the kind given (`str` or `int`); a cursor this
+    service did not give out is BAD_USER_INPUT, whatever it holds."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
         raise BadUserInput("after is not a cursor this service gave out") from None
-    if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, (str, int)) for k in key):
+    if not (
+        isinstance(key, list)
+        and len(key) == len(kinds)
+        and all(type(k) is kind and (kind is not int or k in _INT_RANGE) for k, kind in zip(key, kinds, strict=True))
+        and all("\x00" not in k for k in key if isinstance(k, str))
+    ):
         raise BadUserInput("after is not a cursor this service gave out")
     return key
 

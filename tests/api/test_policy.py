@@ -181,5 +181,19 @@ async def test_bad_consent_input_is_bad_user_input(api: Api) -> None:
     for value in cases:
         body = await api.graphql(GRANT, {"in": value}, token=api.tokens.citizen)
         assert codes_at(body, ["grantConsent"]) == ["BAD_USER_INPUT"], value
-    body = await api.graphql(REVOKE, {"id": "no-such-consent"}, token=api.tokens.citizen)
-    assert codes_at(body, ["revokeConsent"]) == ["BAD_USER_INPUT"]
+
+
+
+async def test_revoking_someone_elses_consent_is_answered_as_revoking_one_that_does_not_exist(api: Api) -> None:
+    """Otherwise the answer would tell a citizen which consent ids exist."""
+    unknown = await api.graphql(REVOKE, {"id": "no-such-consent"}, token=api.tokens.citizen)
+    others = await api.graphql(REVOKE, {"id": city.CONSENT_OK}, token=api.tokens.citizen)
+    assert codes_at(unknown, ["revokeConsent"]) == codes_at(others, ["revokeConsent"]) == ["FORBIDDEN"]
+    assert unknown["errors"][0]["message"] == others["errors"][0]["message"]
+
+
+async def test_consent_is_given_to_banks_only(api: Api) -> None:
+    for grantee in (city.COUNTER, city.POLICE):
+        body = await api.graphql(GRANT, {"in": grant_input(granteeCode=grantee)}, token=api.tokens.citizen)
+        assert codes_at(body, ["grantConsent"]) == ["BAD_USER_INPUT"], grantee
+        assert "bank" in body["errors"][0]["message"]
