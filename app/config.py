@@ -41,6 +41,8 @@ class Settings:
     audit_checkpoint_every: int = 100
     # Depth, aliases, root fields, tokens and cost of a query (SPEC section 9).
     query_limits: Limits = field(default_factory=Limits)
+    # How long a request may run before it is stopped and answered (SPEC section 9), in seconds.
+    request_timeout: float = 10.0
 
     @property
     def is_dev(self) -> bool:
@@ -87,6 +89,7 @@ class Settings:
             audit_key_pem=environ.get("XINZHENG_AUDIT_KEY") or None,
             audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
             query_limits=_query_limits(environ.get("XINZHENG_QUERY_LIMITS", "")),
+            request_timeout=float(_positive_int(environ, "XINZHENG_REQUEST_TIMEOUT", 10)),
         )
 
 

@@ -29,6 +29,8 @@ class Context:
     today: dt.date
     audit: AuditRecord
     audit_store: AuditStore | None = None
+    # The operationName the request sent (strawberry would otherwise take a document's first operation).
+    operation_name: str | None = None
     disclosure: Disclosure = field(default_factory=Disclosure)
     gate: Gate = field(init=False)
 

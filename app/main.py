@@ -41,6 +41,7 @@ def create_app(
         verifier=TokenVerifier(settings),
         audit=store,
         dev=settings.is_dev,
+        timeout=settings.request_timeout,
     )
 
     async def healthz(request: Request) -> JSONResponse:

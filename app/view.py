@@ -8,8 +8,10 @@ writes are rolled back with it: they commit together with their entry or not at 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +19,7 @@ import orjson
 import strawberry
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -30,6 +32,7 @@ from app import clock
 from app.audit.record import AuditRecord, outcome_of, request_id_from
 from app.audit.store import AuditStore, AuditWriteFailed
 from app.auth.backend import authenticate
+from app.auth.organisations import Organisations
 from app.auth.enforce import Disclosure
 from app.auth.tokens import TokenVerifier
 from app.context import Context
@@ -42,6 +45,9 @@ from app.schema.errors import INTERNAL_MESSAGE, format_errors
 log = logging.getLogger("xinzheng.audit")
 
 MAX_BODY_BYTES = 256 * 1024  # a credit query is a few hundred bytes; this is generous
+BODY_SECONDS = 10.0  # a body still arriving after this is refused: a client trickling bytes holds nothing
+NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of surrogate pairs
+MAX_VARIABLE_DEPTH = 32  # the deepest input type nests a few levels; anything deeper is not a request
 ALLOWED_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
 
 
@@ -76,8 +82,11 @@ class GraphQLView(GraphQL):
         verifier: TokenVerifier,
         audit: AuditStore | None,
         dev: bool,
+        timeout: float = 10.0,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
+        self.timeout = timeout  # seconds a request may run (SPEC section 9)
+        self.organisations = Organisations()
         self.engine = engine
         self.sqlite = SQLiteReader(read_engine) if read_engine is not None else None
         self.postgres = PostgresReader(engine, READ_CONNECTIONS) if read_engine is None else None
@@ -108,6 +117,7 @@ class GraphQLView(GraphQL):
         try:
             try:
                 record.principal = authenticate(request, self.verifier)
+                await self.organisations.check(record.principal, db)
                 if request.method != "POST":
                     raise BodyRefused("send GraphQL requests as POST with a JSON body", 405)
                 graphql_request = parse_body(await read_body(request), request.headers.get("content-type", ""))
@@ -120,14 +130,16 @@ class GraphQLView(GraphQL):
                     today=clock.today(),
                     audit=record,
                     audit_store=self.audit,
-                )
-                result = await self.schema.execute(
-                    graphql_request.query,
-                    variable_values=graphql_request.variables,
-                    context_value=context,
                     operation_name=graphql_request.operation_name,
-                    allowed_operation_types=ALLOWED_OPERATIONS,
                 )
+                async with asyncio.timeout(self.timeout):
+                    result = await self.schema.execute(
+                        graphql_request.query,
+                        variable_values=graphql_request.variables,
+                        context_value=context,
+                        operation_name=graphql_request.operation_name,
+                        allowed_operation_types=ALLOWED_OPERATIONS,
+                    )
             except BodyRefused as e:
                 return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
             except XinzhengError as e:
@@ -135,6 +147,13 @@ class GraphQLView(GraphQL):
             except (MissingQueryError, InvalidOperationTypeError, CannotGetOperationTypeError) as e:
                 message = "no GraphQL query found" if isinstance(e, MissingQueryError) else "that operation cannot be run here"
                 return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False)
+            except TimeoutError:
+                # Stopped (a lock held in the database, say): nothing it wrote stands, and like
+                # every request it is in the audit log. Not the caller's fault: no 4xx.
+                log.warning("request %s stopped after %g s", record.request_id, self.timeout)
+                await db.discard_writes()
+                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, f"the request took longer than {self.timeout:g} s and was stopped")
+                return await self._finish(record, db, context, body, 503, executed=True)
             except Exception:
                 # A fault of ours outside execution (execution's own are in the result): logged,
                 # answered without detail, and like every request, in the audit log.
@@ -178,7 +197,8 @@ class GraphQLView(GraphQL):
             encode(body),
             status_code=status,
             media_type="application/json",
-            headers={"x-request-id": record.request_id},
+            # Answers carry personal data: no cache between the service and the caller keeps them.
+            headers={"x-request-id": record.request_id, "cache-control": "no-store"},
         )
 
 
@@ -187,11 +207,17 @@ async def read_body(request: Request) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyRefused(f"the request body did not arrive within {BODY_SECONDS:g} s", 408) from None
+    except ClientDisconnect:
+        raise BodyRefused("the client went away before its request body arrived") from None
     return b"".join(chunks)
 
 
@@ -216,7 +242,25 @@ def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
         raise BodyRefused("variables must be a JSON object")
     if name is not None and not isinstance(name, str):
         raise BodyRefused("operationName must be a string")
+    check_text(data)
     return GraphQLRequest(query, variables, name)
+
+
+def check_text(data: Any) -> None:
+    """Every string of the request is text a database can store (no NUL, no half of a surrogate
+    pair, which JSON's \\u escapes can spell), and nothing is nested deeper than any input is."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_VARIABLE_DEPTH:
+            raise BodyRefused(f"the request is nested more than {MAX_VARIABLE_DEPTH} levels deep")
+        if isinstance(value, str):
+            if NOT_TEXT.search(value):
+                raise BodyRefused("the request holds a character that is not text (NUL, or half of a surrogate pair)")
+        elif isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def _no_constant(name: str) -> Any:

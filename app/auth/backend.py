@@ -10,9 +10,12 @@ from app.errors import Unauthenticated
 
 def authenticate(conn: HTTPConnection, verifier: TokenVerifier) -> Principal:
     """No header: the public role. A header that is not a valid bearer token: UNAUTHENTICATED."""
-    header = conn.headers.get("authorization")
-    if header is None:
+    headers = conn.headers.getlist("authorization")
+    if not headers:
         return PUBLIC
+    if len(headers) > 1:  # which one would count is a guess a proxy and this service may make apart
+        raise Unauthenticated("send one Authorization header, not several")
+    header = headers[0]
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")

@@ -27,6 +27,7 @@ from typing import Any
 
 from app.auth.masking import mask_holder_id, mask_id_number, mask_phone
 from app.auth.roles import Role
+from app.domain.enums import AuthorityType
 
 
 class Subject(StrEnum):
@@ -96,6 +97,14 @@ ACTION_POLICY: Mapping[Action, Mapping[Role, Condition]] = MappingProxyType({
     Action.PENALTY_RECORD: {Role.ISSUER: Condition.OWN_AUTHORITY},
     Action.PENALTY_REPAIR: {Role.ISSUER: Condition.OWN_AUTHORITY},
     }.items()
+})  # fmt: skip
+
+
+# The kind of organisation a token's `org` must be for each role that names one (SPEC section 8).
+ORG_KIND: Mapping[Role, AuthorityType] = MappingProxyType({
+    Role.BANK: AuthorityType.BANK,
+    Role.COUNTER: AuthorityType.AGENCY,
+    Role.ISSUER: AuthorityType.ISSUER,
 })  # fmt: skip
 
 

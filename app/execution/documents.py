@@ -16,7 +16,17 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, Lexer, Source, TokenKind, parse, validate
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    Lexer,
+    OperationDefinitionNode,
+    Source,
+    TokenKind,
+    parse,
+    validate,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -25,11 +35,12 @@ from app.execution.limits import LimitExceeded, Limits, check, measure
 
 
 class _Document:
-    __slots__ = ("document", "errors", "too_complex")
+    __slots__ = ("document", "errors", "operations", "too_complex")
 
     def __init__(self, document: DocumentNode, too_complex: LimitExceeded | None) -> None:
         self.document = document
         self.too_complex = too_complex
+        self.operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
         self.errors: dict[tuple[Any, ...], list[GraphQLError]] = {}  # by validation rules
 
 
@@ -112,6 +123,10 @@ class DocumentCache(SchemaExtension):
         entry = self.entry
         if entry is not None and entry.too_complex is not None:
             context.pre_execution_errors = [GraphQLError(str(entry.too_complex), original_error=entry.too_complex)]
+        elif entry is not None and entry.operations > 1 and getattr(context.context, "operation_name", "") is None:
+            # The GraphQL spec: with several operations, the request must name the one to run
+            # (strawberry would run the first).
+            context.pre_execution_errors = [GraphQLError("Must provide operation name if query contains multiple operations.")]
         elif entry is not None and context.pre_execution_errors is None and context.validation_rules:
             rules = tuple(context.validation_rules)
             errors = entry.errors.get(rules)
