@@ -13,7 +13,7 @@ document past a limit is answered QUERY_TOO_COMPLEX without being validated.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -66,7 +66,7 @@ class Documents:
         self.bytes = 0  # estimated, of the documents kept
         self._by_text: OrderedDict[str, _Document] = OrderedDict()
 
-    def parsed(self, text: str, options: dict[str, Any]) -> _Document:
+    def parsed(self, text: str, options: Mapping[str, Any]) -> _Document:
         entry = self._by_text.get(text)
         if entry is not None:
             self._by_text.move_to_end(text)

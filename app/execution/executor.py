@@ -69,12 +69,12 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     guards: ClassVar[Mapping[str, PolicyGuard]]
     plans: ClassVar[Plans | None]
     policy_middleware: ClassVar[PolicyMiddleware]
-    hide_suggestions: ClassVar[bool] = False  # no "did you mean" in variable errors (prod)
+    quiet: ClassVar[bool] = False  # no "did you mean" in variable errors (prod)
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
         """graphql-core's, hiding suggestions in variable coercion errors where the schema says so."""
-        if cls.hide_suggestions:
+        if cls.quiet:
             kwargs["hide_suggestions"] = True
         return super().build(*args, **kwargs)
 
@@ -91,7 +91,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if cls is PlannedExecutor or "guards" in cls.__dict__:
             raise RuntimeError("an executor class serves one schema, installed once (executor_class())")
         cls.guards = guards
-        cls.hide_suggestions = hide_suggestions
+        cls.quiet = hide_suggestions
         cls.plans = Plans(strawberry_schema, guards) if planned else None
         cls.policy_middleware = PolicyMiddleware(guards)
 

@@ -200,7 +200,8 @@ def list_(inner: Complete, item_non_null: bool, nodes: list[FieldNode], parent: 
                     if type(completed) is CoroutineType:
                         completed = _settle_item(run, completed, item_path, nodes, item_non_null)
             except Exception as raw:
-                completed = run.field_error(raw, nodes, item_non_null, item_path)
+                run.field_error(raw, nodes, item_non_null, item_path)
+                completed = None
             if type(completed) is CoroutineType:
                 if pending is None:
                     pending = []

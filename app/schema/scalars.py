@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from operator import methodcaller
+from typing import Any
 
 import dateutil.parser
 import strawberry
@@ -31,4 +32,4 @@ DATETIME = strawberry.scalar(
     parse_value=wrap_parser(_parse_datetime, "DateTime", exceptions=(ValueError, OverflowError)),
 )
 
-SCALAR_OVERRIDES = {dt.datetime: DATETIME}
+SCALAR_OVERRIDES: dict[object, Any] = {dt.datetime: DATETIME}
