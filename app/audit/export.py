@@ -123,10 +123,10 @@ def _header(number: int, record: dict[str, Any]) -> Header:
     key_id = record.get("keyId")
     if key_id != keys.key_id(key):
         raise ExportError(number, "the header's keyId is not the id of its publicKey")
-    counts = [record.get(k) for k in ("entries", "checkpoints")]
-    if not all(type(c) is int and c >= 0 for c in counts):
+    entries, checkpoints = record.get("entries"), record.get("checkpoints")
+    if not (type(entries) is int and type(checkpoints) is int and entries >= 0 and checkpoints >= 0):
         raise ExportError(number, "the header's entries and checkpoints must be counts")
-    return Header(key, key_id, counts[0], counts[1], record.get("headSeq"), record.get("headHash"))
+    return Header(key, key_id, entries, checkpoints, record.get("headSeq"), record.get("headHash"))
 
 
 def _checked(number: int, record: dict[str, Any], fields: frozenset[str], what: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ signed checkpoint names an entry that is no longer there, or a different head). 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ class Integrity:
 
 async def verify_entries(
     stream: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]],
-    signed: list[Mapping[str, Any]],
+    signed: Sequence[Mapping[str, Any]],
     public_key: Ed25519PublicKey,
 ) -> Integrity:
     """Check a stream of entries (in seq order) against the signed checkpoints."""
@@ -46,7 +46,7 @@ async def verify_entries(
         source = iterator if iterator is not None else iter(stream)  # type: ignore[arg-type]
         while True:
             try:
-                entry = await source.__anext__() if iterator is not None else next(source)  # type: ignore[union-attr]
+                entry = await source.__anext__() if iterator is not None else next(source)  # type: ignore[union-attr,arg-type]
             except (StopAsyncIteration, StopIteration):
                 return
             seq = entry["seq"]

@@ -44,7 +44,7 @@ PAYLOAD_FIELDS = (
     "data",
 )
 
-signing_keys: Table = SigningKey.__table__  # type: ignore[assignment]  # declarative tables are Tables
+signing_keys: Table = SigningKey.__table__
 _jws = PyJWS()
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Enum, MetaData, String
+from sqlalchemy import BigInteger, DateTime, Enum, MetaData, String, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -23,6 +24,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model maps one table: `Model.__table__` is a Table (inserts, updates), not any FromClause.
+    __table__: ClassVar[Table]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -71,12 +74,12 @@ def enum_column(enum: type[StrEnum], *, stored: frozenset[StrEnum] | None = None
     """
     common = dict(native_enum=False, create_constraint=True, length=24, name=enum.__name__.lower())
     if stored is not None:
-        return Enum(*[m.value for m in enum if m in stored], **common)  # type: ignore[arg-type]
+        return Enum(*[m.value for m in enum if m in stored], **common)
     return Enum(
         enum,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
-        **common,  # type: ignore[arg-type]
+        **common,
     )
 
 

@@ -104,7 +104,7 @@ def _enum_members(type_: Enum) -> dict[str, Any]:
 def _enum_bind(type_: Enum) -> Converter:
     stored = {member: value for value, member in _enum_members(type_).items()}
     stored.update({value: value for value in type_.enums})
-    stored[None] = None  # type: ignore[index]
+    stored[None] = None  # type: ignore[assignment]
     loose = not type_.validate_strings
 
     def bind(value: Any) -> Any:

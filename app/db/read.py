@@ -29,7 +29,7 @@ import keyword
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ARRAY, BinaryExpression, Select, String, any_, bindparam
 from sqlalchemy.engine import Dialect
@@ -250,7 +250,7 @@ def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Selec
             items[original.key] = bind_converter(item_type, dialect)
         return element.left == any_(array)
 
-    return visitors.replacement_traverse(statement, {}, replace), items
+    return cast(Select[Any], visitors.replacement_traverse(statement, {}, replace)), items  # type: ignore[call-overload]
 
 
 async def fetch_asyncpg(driver: Any, sql: str, args: Sequence[Any]) -> list[Any]:

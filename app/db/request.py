@@ -266,7 +266,8 @@ async def _asyncpg_records(held: HeldConnection, sql: str, args: list[Any]) -> l
     except BaseException as error:
         # Cancelled mid-statement: the connection's state is unknown. SQLAlchemy's own path
         # invalidates it too, so that the pool never hands it out again.
-        conn.sync_connection.invalidate(error)
+        if conn.sync_connection is not None:
+            conn.sync_connection.invalidate(error)
         raise
 
 
@@ -281,7 +282,7 @@ def _sqlite_rows(sqlite: SQLiteReader, statement: Executable, params: Mapping[st
     try:
         raw = fetch_sqlite(dbapi_connection, sql, args)
     except sqlite3.Error as error:
-        lost = conn.dialect.is_disconnect(error, dbapi_connection, None)
+        lost = conn.dialect.is_disconnect(error, dbapi_connection, None)  # type: ignore[arg-type]
         if lost:
             conn.invalidate(error)  # the reader opens another when next asked
         raise driver_error(error, sql, args, invalidated=lost) from error

@@ -68,7 +68,7 @@ class Ordinary:
         return (await self.conn.execute(statement, params)).first()
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        await self.conn.execute(statement, params)  # type: ignore[arg-type]
+        await self.conn.execute(statement, params)
 
 
 class _OrdinarySync:
@@ -81,7 +81,7 @@ class _OrdinarySync:
         return self.conn.execute(statement, params).first()
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        self.conn.execute(statement, params)  # type: ignore[arg-type]
+        self.conn.execute(statement, params)
 
 
 class _SQLiteTransaction:
@@ -101,7 +101,7 @@ class _SQLiteTransaction:
             else:
                 self.cursor.execute(sql, args)
         except sqlite3.Error as error:
-            if self.conn.dialect.is_disconnect(error, self.dbapi, self.cursor):
+            if self.conn.dialect.is_disconnect(error, self.dbapi, self.cursor):  # type: ignore[arg-type]
                 self.broken = True
             self.rollback()
             raise driver_error(error, sql, args, invalidated=self.broken) from error
@@ -299,13 +299,14 @@ class Writer:
                 await tx.fail(error, "COMMIT", ())
         except Exception as error:
             await tx.rollback()
-            if tx.broken or self._driver.is_closed():
+            if (tx.broken or self._driver.is_closed()) and conn.sync_connection is not None:
                 conn.sync_connection.invalidate(error)
             raise
         except BaseException as error:
             # Cancelled mid-statement: the connection's state is unknown, and it must never be
             # handed out again (as SQLAlchemy's own path does).
-            conn.sync_connection.invalidate(error)
+            if conn.sync_connection is not None:
+                conn.sync_connection.invalidate(error)
             raise
 
     @property

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
 
 from app.db.hot import hot
 from app.db.models import (
@@ -45,10 +45,10 @@ certificate_types = CertificateType.__table__
 consents = Consent.__table__
 scores = CreditScore.__table__
 
-KEYS = bindparam("keys", expanding=True)
+KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 # Lists keyed by holder filter on both columns of their (holder_kind, holder_id) index: on the
 # id alone the index is not used, and every list was a scan of its whole table.
-KINDS = bindparam("kinds", expanding=True)
+KINDS: BindParameter[Any] = bindparam("kinds", expanding=True)
 
 PERSONS = hot("persons", select(persons).where(persons.c.id_number.in_(KEYS)))
 

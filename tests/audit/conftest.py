@@ -31,6 +31,9 @@ ENTRIES = 12  # made by make_chain: signed checkpoints at 5 and 10
 BROKEN_AT = re.compile(r"broken at entry (\d+)")
 
 
+KNOWN_BANK = "91330100MA2H00001P"  # 惠民银行, the one organisation the `service` fixture's database knows
+
+
 def service_env(database_url: str) -> dict[str, str]:
     """The environment of a service (or command) on this database, with the test keys."""
     settings = settings_for(database_url)
@@ -120,7 +123,12 @@ class Service:
 
 @pytest_asyncio.fixture
 async def service(empty_database_url: str) -> AsyncIterator[Service]:
-    """The service on a new empty database, a signed checkpoint every CHECKPOINT_EVERY entries."""
+    """The service on a new database that knows one bank (tokens must name a known organisation)
+    and nothing else, a signed checkpoint every CHECKPOINT_EVERY entries."""
+    await sql(
+        empty_database_url, "INSERT INTO authorities (code, name, authority_type) VALUES (:code, '惠民银行', 'BANK')",
+        params={"code": KNOWN_BANK},
+    )  # fmt: skip
     settings = settings_for(empty_database_url, checkpoint_every=CHECKPOINT_EVERY)
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
