@@ -23,7 +23,7 @@ from app.domain.enums import HolderKind
 from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
 from app.imports.kinds import KINDS
-from app.imports.record import Holder, Record
+from app.imports.record import Holder
 
 BATCH = 2_000  # rows per executemany: large enough to be quick, small enough to stay lean
 YIELD_EVERY = 100  # records between turns of the event loop, which sends and receives the batch in flight
@@ -62,26 +62,27 @@ class Writer:
             await self._send("authority", rows[i : i + BATCH])
         await self._settle()
 
-    async def add(self, loc: Loc, record: Record) -> None:
+    async def add(self, loc: Loc, kind: str, row: dict[str, Any]) -> None:
+        """One good line's row, of its kind."""
         self._added += 1
         if not self._added % YIELD_EVERY:
             await asyncio.sleep(0)  # let the statement in flight make progress
-        if record.kind == "authority":
+        if kind == "authority":
             return  # written by `start`
-        if record.kind == "certificate" and record.document is None:
-            issuer = record.row["issuer_code"]
+        if kind == "certificate" and row["document"] is None:
+            issuer = row["issuer_code"]
             key = self.keys.cached(issuer)
             if key is None:
                 await self._settle()
                 key = await self.keys.signing_key(issuer)
-            record.row["document"] = key.sign(signed_content(record.row))
+            row["document"] = key.sign(signed_content(row))
         if loc in self.checked.deferred:
-            self.held_back.append(record.row)
+            self.held_back.append(row)
             return
-        buffer = self.buffers[record.kind]
-        buffer.append(record.row)
+        buffer = self.buffers[kind]
+        buffer.append(row)
         if len(buffer) >= BATCH:
-            await self.flush(record.kind)
+            await self.flush(kind)
 
     async def flush(self, kind: str) -> None:
         for dependency in DEPENDS_ON.get(kind, ()):
