@@ -76,9 +76,9 @@ async def _import(
                 checker.bad(loc, parsed.reasons, parsed.subject)
                 continue
             checker.add(loc, parsed)
-            if not checker.result.bad:  # after a bad line nothing will be written: keep only keys
+            if not checker.any_bad():  # after a bad line nothing will be written: keep only keys
                 spool.add(loc, parsed.kind, parsed.row)
-        checked = await checker.resolve(conn)
+        checked = await checker.resolve(conn, lambda: _read(sources, checker.ctx, Progress(None, "", sources)))
         report = ImportReport(lines=lines)
         if checked.bad:
             report.bad_lines = checked.bad_lines(names)
@@ -96,8 +96,9 @@ async def _import(
         finally:
             await writer.close()  # a failure leaves no statement in flight under the rollback
         if progress and is_large(sources):
-            progress(f"scoring: {len(writer.touched):,} subjects")
-        report.scored = await recompute_scores(conn, writer.touched, today=today)
+            progress(f"scoring: {checked.touched_count(writer.moved):,} subjects")
+        for subjects in checked.touched_batches(writer.moved):
+            report.scored += await recompute_scores(conn, subjects, today=today)
         report.written = checked.counts
     return report
 

@@ -55,7 +55,7 @@ class Writer:
         self.keys = KeyRing(conn)
         self.buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
-        self.touched: set[Holder] = set(checked.touched)
+        self.moved: set[Holder] = set()  # previous holders of decisions given to another
         self.statements = {kind: upsert_statement(conn.dialect.name, k.table, k.conflict) for kind, k in KINDS.items()}
         self._in_flight: asyncio.Future[Any] | None = None
         self._added = 0
@@ -139,7 +139,7 @@ class Writer:
         table = KINDS[kind].table
         query = select(table.c.holder_kind, table.c.holder_id).where(table.c.decision_number.in_(KEYS))
         result = await self.conn.execute(query, {"keys": [r["decision_number"] for r in rows]})
-        self.touched.update((HolderKind(k), i) for k, i in result)
+        self.moved.update((HolderKind(k), i) for k, i in result)
 
 
 def upsert_statement(dialect: str, table: Table, conflict: Sequence[str]) -> Any:
