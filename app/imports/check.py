@@ -29,6 +29,7 @@ from app.imports.seen import Seen
 # A line's place in the input: (source index, line number); sorted, it is input order.
 Loc = tuple[int, int]
 BATCH = 500  # keys per IN (...) lookup: inside every database's bound-parameter limit
+SCORED_TOGETHER = 20_000  # subjects whose scores are recomputed in one call
 
 KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 
@@ -80,9 +81,10 @@ class Checked:
     def bad_lines(self, names: list[str]) -> list[BadLine]:
         return [BadLine(names[loc[0]], loc[1], tuple(reasons)) for loc, reasons in sorted(self.bad.items())]
 
-    def touched_batches(self, also: Iterable[Holder] = (), size: int = 20_000) -> Iterator[set[Holder]]:
-        """The subjects given or referred to, and `also`, in sets of at most `size`, each subject
-        once: a million of them are never all built at once."""
+    def touched_batches(self, also: Iterable[Holder] = ()) -> Iterator[set[Holder]]:
+        """The subjects given or referred to, and `also`, in sets of at most SCORED_TOGETHER, each
+        subject once: a million of them are never all built at once."""
+        size = SCORED_TOGETHER
         extra = {h for h in (*self.referred, *also) if h[1] not in self._given(h[0])}
         for kind, ids in ((HolderKind.PERSON, self.persons), (HolderKind.ENTERPRISE, self.enterprises)):
             batch: set[Holder] = set()

@@ -197,7 +197,7 @@ class FieldReader:
         if not isinstance(value, str):
             self.fail(f"{name} must be a string")
             return None
-        canonical, why = _checked_identifier(kind, value, _today())
+        canonical, why = checked_identifier(kind, value, _today())
         if why:
             self.fail(f"{name}: {why}")
         return canonical
@@ -225,7 +225,7 @@ def _today() -> dt.date:
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def _checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
+def checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
     """(canonical, None) or (None, why). Cached: a holder's id recurs on each of its lines,
     an authority's on thousands, and checking is the costliest part of reading a line.
     `today` is in the key because it is in the check (no birth dates after it)."""
