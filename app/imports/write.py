@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,12 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from app.certificates.signing import KeyRing
+from app.certificates.signing import IssuerKey, KeyRing
 from app.domain.enums import HolderKind
-from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
 from app.imports.kinds import KINDS
 from app.imports.record import Holder
+from app.imports.signer import Signer
 
 BATCH = 2_000  # rows per executemany: large enough to be quick, small enough to stay lean
 YIELD_EVERY = 100  # records between turns of the event loop, which sends and receives the batch in flight
@@ -46,7 +46,9 @@ class Writer:
 
     A batch is sent and left to the database while the next one is read, parsed and signed:
     the database's time and ours overlap. Only one statement is ever in flight on the
-    connection; anything else that uses it first waits for that one (`_settle`).
+    connection; anything else that uses it first waits for that one (`_settle`). Certificates
+    to sign go in batches to the `Signer` and are sent when signed: nothing refers to a
+    certificate, so they may reach the database after rows that follow them.
     """
 
     def __init__(self, conn: AsyncConnection, checked: Checked) -> None:
@@ -60,6 +62,10 @@ class Writer:
         self._in_flight: asyncio.Future[Any] | None = None
         self._added = 0
         self._sqlite_cache: int | None = None  # the connection's own cache size, given back at the end
+        self.signer = Signer(checked.counts["certificate"])
+        self.issuer_keys: dict[str, IssuerKey] = {}
+        self.to_sign: list[dict[str, Any]] = []
+        self.signing: deque[tuple[asyncio.Future[list[str]], list[dict[str, Any]]]] = deque()
 
     async def start(self) -> None:
         """Authorities first: everything else may name them, before or after their own line."""
@@ -81,11 +87,13 @@ class Writer:
             return  # written by `start`
         if kind == "certificate" and row["document"] is None:
             issuer = row["issuer_code"]
-            key = self.keys.cached(issuer)
-            if key is None:
+            if issuer not in self.issuer_keys:
                 await self._settle()
-                key = await self.keys.signing_key(issuer)
-            row["document"] = key.sign(signed_content(row))
+                self.issuer_keys[issuer] = await self.keys.signing_key(issuer)
+            self.to_sign.append(row)
+            if len(self.to_sign) >= BATCH:
+                await self._sign_batch()
+            return
         if loc in self.checked.deferred:
             self.held_back.append(row)
             return
@@ -110,7 +118,24 @@ class Writer:
             await self.flush(kind)
         if self.held_back:
             await self._send("enterprise", self.held_back)
+        await self._sign_batch()
+        await self._send_signed(wait=True)
         await self._settle()
+
+    async def _sign_batch(self) -> None:
+        if self.to_sign:
+            rows, self.to_sign = self.to_sign, []
+            self.signing.append((self.signer.sign(self.issuer_keys, rows), rows))
+        # Enough batches at the signers to keep them busy; more would only hold rows in memory.
+        await self._send_signed(wait=False, keep=2 * self.signer.workers)
+
+    async def _send_signed(self, *, wait: bool, keep: int = 0) -> None:
+        """Send the signed batches, in order: those done, and (`wait`) or while more than `keep` remain."""
+        while self.signing and (wait or self.signing[0][0].done() or len(self.signing) > keep):
+            future, rows = self.signing.popleft()
+            for row, document in zip(rows, await future, strict=True):
+                row["document"] = document
+            await self._send("certificate", rows)
 
     async def close(self) -> None:
         """At the end, whatever the outcome. On failure: let the statement in flight end (its
@@ -120,6 +145,7 @@ class Writer:
             in_flight, self._in_flight = self._in_flight, None
             with contextlib.suppress(Exception):
                 await in_flight
+        self.signer.close()
         if self._sqlite_cache is not None:
             cache, self._sqlite_cache = self._sqlite_cache, None
             with contextlib.suppress(Exception):  # a broken connection is discarded anyway

@@ -13,20 +13,24 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.certificates.signing import KeyRing
+from app.db.models import Certificate
 from app.domain.enums import HolderKind
 from app.imports import (
-    check,
     RecordSource,
+    check,
     fields,
     import_files,
     import_sources,
     pipeline,
     seen,
+    signer,
     source,
     spool,
     synthetic,
     write,
 )
+from app.imports.certificate import signed_content
 from app.imports.seed import seed, seed_sources
 from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import row_counts, write_jsonl
@@ -265,3 +269,23 @@ async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
     # Here about 40 bytes: the sets of persons and enterprises, a hash per other key. The old
     # check kept about 250 bytes a record in its index of keys alone, and every row twice over.
     assert per_record < 64, per_record
+
+
+async def test_certificates_signed_by_worker_processes_are_those_signed_in_process(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large import signs in other processes: the same key, the same (deterministic) documents."""
+    monkeypatch.setattr(signer, "POOL_FROM", 1)
+    monkeypatch.setattr(signer.os, "cpu_count", lambda: 2)  # a worker even on a one-core machine
+    await seed(engine, today=TODAY)
+    monkeypatch.setattr(write, "BATCH", 7)  # several batches, sent in order as they are signed
+
+    assert (await import_sources(engine, [city_then(20)], today=TODAY)).ok
+
+    async with engine.connect() as conn:
+        keys = KeyRing(conn)
+        rows = (await conn.execute(select(Certificate.__table__))).mappings().all()
+        assert len(rows) > 40
+        for row in rows:
+            key = await keys.signing_key(row["issuer_code"])
+            assert row["document"] == key.sign(signed_content(dict(row)))
