@@ -4,7 +4,9 @@ Ed25519 signing holds the GIL and costs about as much per certificate as parsing
 a synthetic city is more than half certificates. A large import therefore sends batches of
 certificates to worker processes (`IssuerKey.sign` there, the same code as in process) and
 goes on reading and writing while they sign. The workers get the issuers' raw private keys in
-memory, never on disk, and end with the import.
+memory, never on disk, and end with the import. They are spawned, so a script that imports a
+large input must guard its entry point (`if __name__ == "__main__":`), as `xinzheng` and the
+benchmarks do: a spawned process imports the main module again.
 """
 
 from __future__ import annotations

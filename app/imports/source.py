@@ -75,7 +75,8 @@ class FileSource:
 
 @dataclass
 class RecordSource:
-    """Records built in process. `records` is called once per read."""
+    """Records built in process. `records` is called for each read: once, and again only when a
+    key may be given twice (to name the lines), so it must give the same records each time."""
 
     name: str
     records: Callable[[], Iterable[Mapping[str, Any]]]

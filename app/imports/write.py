@@ -36,7 +36,7 @@ MOVABLE = ("licence", "penalty")
 # SQLite's page cache for an import, in KiB. Its default (2 MB) is far smaller than the indexes
 # a large import updates in random key order, so each batch evicted the pages the next one
 # needed: at 100,000 persons the write pass took twice as long per row as at 20,000.
-SQLITE_CACHE_KIB = 128 * 1024
+SQLITE_CACHE_KIB = 64 * 1024  # counts in the import's memory: a million persons must stay under 500 MB
 
 KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 
