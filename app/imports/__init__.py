@@ -10,7 +10,7 @@ The whole input is checked before anything is written; one bad line and nothing 
 
 from app.imports.pipeline import import_files, import_sources
 from app.imports.report import BadLine, ImportReport
-from app.imports.source import FileSource, RecordSource, Source, SourceChanged
+from app.imports.source import FileSource, RecordSource, Source
 
 __all__ = [
     "BadLine",
@@ -18,7 +18,6 @@ __all__ = [
     "ImportReport",
     "RecordSource",
     "Source",
-    "SourceChanged",
     "import_files",
     "import_sources",
 ]

@@ -3,14 +3,14 @@
 Within a line, `kinds.py` checks fields. Across lines, this module checks that each natural key
 is given once, that every holder, legal representative and authority a line names is on
 file or given somewhere in the input (before or after it), and that a certificate's document
-is its issuer's signature over that very line. It keeps keys and line positions only, never
-rows, so memory grows with the number of records, not their size.
+is its issuer's signature over that very line. It keeps keys only (`seen.py`), never rows, so
+memory grows with the number of records, not their size, and slowly.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +24,12 @@ from app.imports.certificate import signed_content
 from app.imports.kinds import KINDS
 from app.imports.record import CatalogueEntry, Holder, ParseContext, Record
 from app.imports.report import BadLine
+from app.imports.seen import Seen
 
 # A line's place in the input: (source index, line number); sorted, it is input order.
 Loc = tuple[int, int]
 BATCH = 500  # keys per IN (...) lookup: inside every database's bound-parameter limit
+SCORED_TOGETHER = 20_000  # subjects whose scores are recomputed in one call
 
 KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 
@@ -70,11 +72,38 @@ class Checked:
     bad: dict[Loc, list[str]] = field(default_factory=lambda: defaultdict(list))
     authority_rows: list[dict[str, Any]] = field(default_factory=list)  # written first: others refer to them
     deferred: set[Loc] = field(default_factory=set)  # enterprises whose representative comes later
-    touched: set[Holder] = field(default_factory=set)  # subjects whose scores may change
+    # Subjects whose scores may change: those the input gives, and those its lines refer to.
+    persons: set[str] = field(default_factory=set)
+    enterprises: set[str] = field(default_factory=set)
+    referred: set[Holder] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
 
     def bad_lines(self, names: list[str]) -> list[BadLine]:
         return [BadLine(names[loc[0]], loc[1], tuple(reasons)) for loc, reasons in sorted(self.bad.items())]
+
+    def touched_batches(self, also: Iterable[Holder] = ()) -> Iterator[set[Holder]]:
+        """The subjects given or referred to, and `also`, in sets of at most SCORED_TOGETHER, each
+        subject once: a million of them are never all built at once."""
+        size = SCORED_TOGETHER
+        extra = {h for h in (*self.referred, *also) if h[1] not in self._given(h[0])}
+        for kind, ids in ((HolderKind.PERSON, self.persons), (HolderKind.ENTERPRISE, self.enterprises)):
+            batch: set[Holder] = set()
+            for i in ids:
+                batch.add((kind, i))
+                if len(batch) >= size:
+                    yield batch
+                    batch = set()
+            if batch:
+                yield batch
+        if extra:
+            yield extra
+
+    def touched_count(self, also: Iterable[Holder] = ()) -> int:
+        extra = {h for h in (*self.referred, *also) if h[1] not in self._given(h[0])}
+        return len(self.persons) + len(self.enterprises) + len(extra)
+
+    def _given(self, kind: HolderKind) -> set[str]:
+        return self.persons if kind is HolderKind.PERSON else self.enterprises
 
 
 class Checker:
@@ -84,8 +113,8 @@ class Checker:
         self.on_file = on_file
         self.names = names
         self.ctx = ParseContext(on_file.catalogue)
-        self.result = Checked()
-        self.seen: dict[str, dict[tuple[Any, ...], Loc]] = {kind: {} for kind in KINDS}
+        self.seen = Seen()
+        self.result = Checked(persons=self.seen.exact["person"], enterprises=self.seen.exact["enterprise"])
         # Subjects named on bad lines: lines that refer to them are not blamed a second time.
         self.on_bad_lines: set[Holder] = set()
         self.wanted_holders: dict[Holder, list[Loc]] = defaultdict(list)
@@ -100,30 +129,24 @@ class Checker:
 
     def given(self, holder: Holder) -> bool:
         """Whether this subject is on a good line read so far."""
-        return (holder[1],) in self.seen["person" if holder[0] is HolderKind.PERSON else "enterprise"]
+        return self.seen.given(holder)
 
     def add(self, loc: Loc, record: Record) -> None:
-        """A record that parsed: check what can be checked now, note what must wait for the end."""
-        seen = self.seen[record.kind]
-        first = seen.get(record.key)
-        if first is not None:
-            # Ambiguous: which of the two is right? Still checked below, so every reason is told.
-            label = KINDS[record.kind].label
-            at = f"{self.names[first[0]]}:{first[1]}"
-            self.bad(loc, [f"{label} {_show(record.key)} is also given at {at}; give each record once"])
-        else:
-            seen[record.key] = loc
+        """A record that parsed: check what can be checked now, note what must wait for the end.
+
+        A key given twice is found at the end (`resolve`); the line is still checked here, so
+        that every reason is told.
+        """
+        if self.seen.add(record):
             self.result.counts[record.kind] += 1
             if record.kind == "authority":
                 self.result.authority_rows.append(record.row)
-        if record.holder:
-            self.result.touched.add(record.holder)
-            if record.kind not in ("person", "enterprise") and not self.given(record.holder):
-                self.wanted_holders[record.holder].append(loc)
+        if record.holder and record.kind not in ("person", "enterprise") and not self.given(record.holder):
+            self.wanted_holders[record.holder].append(loc)
         if record.legal_rep and not self.given((HolderKind.PERSON, record.legal_rep)):
             self.wanted_reps[record.legal_rep].append(loc)
         for code in record.authorities:
-            if code not in self.on_file.authorities and (code,) not in self.seen["authority"]:
+            if code not in self.on_file.authorities and not self.seen.authority_given(code):
                 self.wanted_authorities[code].append(loc)
         if record.kind == "certificate":
             self._check_signing(loc, record)
@@ -149,10 +172,27 @@ class Checker:
         if differ:
             self.bad(loc, [f"document: its signed content differs from this line in {', '.join(differ)}"])
 
-    async def resolve(self, conn: AsyncConnection) -> Checked:
-        """Settle every reference not yet seen: given later in the input, on file, or a bad line."""
+    def any_bad(self) -> bool:
+        """Whether a bad line has been found so far (a key given twice is found only at `resolve`)."""
+        return bool(self.result.bad)
+
+    async def resolve(
+        self, conn: AsyncConnection, read_again: Callable[[], Iterable[tuple[Loc, Record | Exception]]]
+    ) -> Checked:
+        """Settle every reference not yet seen: given later in the input, on file, or a bad line.
+
+        `read_again` reads the input once more; it is called only when some key may be given
+        twice, to name the lines that give it.
+        """
+        candidates = self.seen.candidates()
+        if candidates:
+            for loc, kind, key, first in self.seen.repeated(candidates, read_again()):
+                # Ambiguous: which of the two is right? Told first, before the line's other reasons.
+                at = f"{self.names[first[0]]}:{first[1]}"
+                reason = f"{KINDS[kind].label} {_show(key)} is also given at {at}; give each record once"
+                self.result.bad[loc].insert(0, reason)
         for code, locs in self.wanted_authorities.items():
-            if (code,) not in self.seen["authority"]:
+            if not self.seen.authority_given(code):
                 for loc in locs:
                     self.bad(loc, [f"authority {code} is not on file, nor given in this import"])
         unseen = {h for h in self.wanted_holders if not self.given(h)}
@@ -164,6 +204,7 @@ class Checker:
         for holder in unseen - on_file - self.on_bad_lines:
             for loc in self.wanted_holders[holder]:
                 self.bad(loc, [f"holder {holder[0]} {holder[1]} is not on file, nor given in this import"])
+        self.result.referred = set(self.wanted_holders)
         for rep, locs in self.wanted_reps.items():
             if (HolderKind.PERSON, rep) in on_file:
                 continue

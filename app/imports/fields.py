@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -196,7 +197,7 @@ class FieldReader:
         if not isinstance(value, str):
             self.fail(f"{name} must be a string")
             return None
-        canonical, why = _checked_identifier(kind, value, dt.date.today())
+        canonical, why = checked_identifier(kind, value, _today())
         if why:
             self.fail(f"{name}: {why}")
         return canonical
@@ -211,8 +212,20 @@ class FieldReader:
         return (kind, holder_id) if holder_id else None
 
 
+_DAY: list[Any] = [-1.0, None]  # [monotonic second when asked, the local date then]
+
+
+def _today() -> dt.date:
+    """The local date, asked of the C library at most once a second: every identifier needs it."""
+    second = time.monotonic() // 1
+    if second != _DAY[0]:
+        _DAY[:] = [second, dt.date.today()]
+    today: dt.date = _DAY[1]
+    return today
+
+
 @functools.lru_cache(maxsize=1 << 17)
-def _checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
+def checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
     """(canonical, None) or (None, why). Cached: a holder's id recurs on each of its lines,
     an authority's on thousands, and checking is the costliest part of reading a line.
     `today` is in the key because it is in the check (no birth dates after it)."""

@@ -1,15 +1,13 @@
 """Where import records come from: JSONL files, or records built in process (seed).
 
-An import reads its sources twice, once to check and once to write, so that no input of any
-size is held in memory. A source must therefore give the same records each time it is read;
-a file that changes in between is caught by its digest and the import fails, writing nothing.
+An import reads each source once, line by line, so that no input of any size is held in
+memory: the check keeps keys, and the rows wait on disk for the write (`spool.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,12 +19,8 @@ BYTES_PER_LINE = 250  # a typical import line, to weigh files against built reco
 LARGE = 25_000  # lines, about 6 MB: below this, an import is quick and shows no progress
 
 
-class SourceChanged(RuntimeError):
-    """A source gave other records when read the second time."""
-
-
-class Source(Protocol):
-    name: str
+class Extent(Protocol):
+    """What progress needs to know of something read from start to end."""
 
     @property
     def size(self) -> int:
@@ -36,11 +30,12 @@ class Source(Protocol):
     def lines(self) -> int:
         """About how many lines it has (exactly, or estimated from its size)."""
 
+
+class Source(Extent, Protocol):
+    name: str
+
     def read(self) -> Iterator[tuple[int, Payload | None, int]]:
         """(line number, payload or None when it is not text, position) for each non-blank line."""
-
-    def confirm_unchanged(self) -> None:
-        """After a second full read: raise SourceChanged if it differed from the first."""
 
 
 @dataclass
@@ -49,7 +44,6 @@ class FileSource:
 
     path: Path
     name: str = ""
-    _digests: list[str] = field(default_factory=list)
     _size: int = 0
 
     def __post_init__(self) -> None:
@@ -65,11 +59,9 @@ class FileSource:
         return max(1, self.size // BYTES_PER_LINE)
 
     def read(self) -> Iterator[tuple[int, Payload | None, int]]:
-        digest = hashlib.sha256()
         position = 0
         with self.path.open("rb") as f:
             for number, raw in enumerate(f, 1):
-                digest.update(raw)
                 position += len(raw)
                 if number == 1 and raw.startswith(BOM):
                     raw = raw[len(BOM) :]  # some exporters write one; it is not part of the JSON
@@ -79,16 +71,12 @@ class FileSource:
                     yield number, raw.decode("utf-8"), position
                 except UnicodeDecodeError:
                     yield number, None, position
-        self._digests.append(digest.hexdigest())
-
-    def confirm_unchanged(self) -> None:
-        if len(set(self._digests)) > 1:
-            raise SourceChanged(f"{self.name} changed while it was being imported; nothing was written")
 
 
 @dataclass
 class RecordSource:
-    """Records built in process. `records` is called once per read and must give the same each time."""
+    """Records built in process. `records` is called for each read: once, and again only when a
+    key may be given twice (to name the lines), so it must give the same records each time."""
 
     name: str
     records: Callable[[], Iterable[Mapping[str, Any]]]
@@ -106,11 +94,8 @@ class RecordSource:
         for number, record in enumerate(self.records(), 1):
             yield number, record, number
 
-    def confirm_unchanged(self) -> None:
-        pass  # made by a deterministic function of its inputs: the checker sees the same keys
 
-
-def is_large(sources: list[Source]) -> bool:
+def is_large(sources: Sequence[Extent]) -> bool:
     """Whether an import of these is long enough to be worth showing progress for."""
     return sum(s.lines for s in sources) >= LARGE
 
@@ -122,18 +107,18 @@ class Progress:
     one does not take a tenth of the bar.
     """
 
-    def __init__(self, report: Callable[[str], None] | None, phase: str, sources: list[Source]) -> None:
+    def __init__(self, report: Callable[[str], None] | None, phase: str, sources: Sequence[Extent]) -> None:
         self.report = report if report and is_large(sources) else None
         self.phase = phase
         self.total = sum(s.lines for s in sources)
         self.done = 0  # lines of the sources already read
         self.next_tenth = 1
 
-    def at(self, source: Source, position: int, lines: int) -> None:
+    def at(self, source: Extent, position: int, lines: int) -> None:
         if self.report is not None and not lines % 1000:  # often enough, and cheap
             self._tell(self.done + source.lines * min(1.0, position / max(1, source.size)), lines)
 
-    def source_done(self, source: Source, lines: int) -> None:
+    def source_done(self, source: Extent, lines: int) -> None:
         self.done += source.lines
         if self.report is not None:
             self._tell(self.done, lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,12 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from app.certificates.signing import KeyRing
+from app.certificates.signing import IssuerKey, KeyRing
 from app.domain.enums import HolderKind
-from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
 from app.imports.kinds import KINDS
-from app.imports.record import Holder, Record
+from app.imports.record import Holder
+from app.imports.signer import Signer
 
 BATCH = 2_000  # rows per executemany: large enough to be quick, small enough to stay lean
 YIELD_EVERY = 100  # records between turns of the event loop, which sends and receives the batch in flight
@@ -33,6 +33,11 @@ DEPENDS_ON = {"enterprise": ("person",)}
 # Kinds whose holder an update may move: the previous holder's score must be recomputed too.
 MOVABLE = ("licence", "penalty")
 
+# SQLite's page cache for an import, in KiB. Its default (2 MB) is far smaller than the indexes
+# a large import updates in random key order, so each batch evicted the pages the next one
+# needed: at 100,000 persons the write pass took twice as long per row as at 20,000.
+SQLITE_CACHE_KIB = 64 * 1024  # counts in the import's memory: a million persons must stay under 500 MB
+
 KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
 
 
@@ -41,7 +46,9 @@ class Writer:
 
     A batch is sent and left to the database while the next one is read, parsed and signed:
     the database's time and ours overlap. Only one statement is ever in flight on the
-    connection; anything else that uses it first waits for that one (`_settle`).
+    connection; anything else that uses it first waits for that one (`_settle`). Certificates
+    to sign go in batches to the `Signer` and are sent when signed: nothing refers to a
+    certificate, so they may reach the database after rows that follow them.
     """
 
     def __init__(self, conn: AsyncConnection, checked: Checked) -> None:
@@ -50,38 +57,50 @@ class Writer:
         self.keys = KeyRing(conn)
         self.buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
-        self.touched: set[Holder] = set(checked.touched)
+        self.moved: set[Holder] = set()  # previous holders of decisions given to another
         self.statements = {kind: upsert_statement(conn.dialect.name, k.table, k.conflict) for kind, k in KINDS.items()}
         self._in_flight: asyncio.Future[Any] | None = None
         self._added = 0
+        self._sqlite_cache: int | None = None  # the connection's own cache size, given back at the end
+        self.signer = Signer(checked.counts["certificate"])
+        self.issuer_keys: dict[str, IssuerKey] = {}
+        self.to_sign: list[dict[str, Any]] = []
+        self.signing: deque[tuple[asyncio.Future[list[str]], list[dict[str, Any]]]] = deque()
 
     async def start(self) -> None:
         """Authorities first: everything else may name them, before or after their own line."""
+        if self.conn.dialect.name == "sqlite":
+            # Per connection, and allowed inside a transaction; `close` sets it back.
+            self._sqlite_cache = (await self.conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
+            await self.conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         rows = self.checked.authority_rows
         for i in range(0, len(rows), BATCH):
             await self._send("authority", rows[i : i + BATCH])
         await self._settle()
 
-    async def add(self, loc: Loc, record: Record) -> None:
+    async def add(self, loc: Loc, kind: str, row: dict[str, Any]) -> None:
+        """One good line's row, of its kind."""
         self._added += 1
         if not self._added % YIELD_EVERY:
             await asyncio.sleep(0)  # let the statement in flight make progress
-        if record.kind == "authority":
+        if kind == "authority":
             return  # written by `start`
-        if record.kind == "certificate" and record.document is None:
-            issuer = record.row["issuer_code"]
-            key = self.keys.cached(issuer)
-            if key is None:
+        if kind == "certificate" and row["document"] is None:
+            issuer = row["issuer_code"]
+            if issuer not in self.issuer_keys:
                 await self._settle()
-                key = await self.keys.signing_key(issuer)
-            record.row["document"] = key.sign(signed_content(record.row))
-        if loc in self.checked.deferred:
-            self.held_back.append(record.row)
+                self.issuer_keys[issuer] = await self.keys.signing_key(issuer)
+            self.to_sign.append(row)
+            if len(self.to_sign) >= BATCH:
+                await self._sign_batch()
             return
-        buffer = self.buffers[record.kind]
-        buffer.append(record.row)
+        if loc in self.checked.deferred:
+            self.held_back.append(row)
+            return
+        buffer = self.buffers[kind]
+        buffer.append(row)
         if len(buffer) >= BATCH:
-            await self.flush(record.kind)
+            await self.flush(kind)
 
     async def flush(self, kind: str) -> None:
         for dependency in DEPENDS_ON.get(kind, ()):
@@ -99,16 +118,38 @@ class Writer:
             await self.flush(kind)
         if self.held_back:
             await self._send("enterprise", self.held_back)
+        await self._sign_batch()
+        await self._send_signed(wait=True)
         await self._settle()
 
+    async def _sign_batch(self) -> None:
+        if self.to_sign:
+            rows, self.to_sign = self.to_sign, []
+            self.signing.append((self.signer.sign(self.issuer_keys, rows), rows))
+        # Enough batches at the signers to keep them busy; more would only hold rows in memory.
+        await self._send_signed(wait=False, keep=2 * self.signer.workers)
+
+    async def _send_signed(self, *, wait: bool, keep: int = 0) -> None:
+        """Send the signed batches, in order: those done, and (`wait`) or while more than `keep` remain."""
+        while self.signing and (wait or self.signing[0][0].done() or len(self.signing) > keep):
+            future, rows = self.signing.popleft()
+            for row, document in zip(rows, await future, strict=True):
+                row["document"] = document
+            await self._send("certificate", rows)
+
     async def close(self) -> None:
-        """On failure: let the statement in flight end (its outcome no longer matters), so that
-        the connection is free for the rollback. Cancelling it instead could leave the driver
-        half-way through a protocol exchange."""
+        """At the end, whatever the outcome. On failure: let the statement in flight end (its
+        outcome no longer matters), so that the connection is free for the rollback. Cancelling
+        it instead could leave the driver half-way through a protocol exchange."""
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
             with contextlib.suppress(Exception):
                 await in_flight
+        self.signer.close()
+        if self._sqlite_cache is not None:
+            cache, self._sqlite_cache = self._sqlite_cache, None
+            with contextlib.suppress(Exception):  # a broken connection is discarded anyway
+                await self.conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
 
     async def _send(self, kind: str, rows: list[dict[str, Any]]) -> None:
         await self._settle()  # the foreign keys of this batch may need the one before
@@ -124,7 +165,7 @@ class Writer:
         table = KINDS[kind].table
         query = select(table.c.holder_kind, table.c.holder_id).where(table.c.decision_number.in_(KEYS))
         result = await self.conn.execute(query, {"keys": [r["decision_number"] for r in rows]})
-        self.touched.update((HolderKind(k), i) for k, i in result)
+        self.moved.update((HolderKind(k), i) for k, i in result)
 
 
 def upsert_statement(dialect: str, table: Table, conflict: Sequence[str]) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,25 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.certificates.signing import KeyRing
+from app.db.models import Certificate
 from app.domain.enums import HolderKind
-from app.imports import RecordSource, import_files, import_sources, pipeline, source, synthetic, write
-from app.imports.seed import seed
+from app.imports import (
+    RecordSource,
+    check,
+    fields,
+    import_files,
+    import_sources,
+    pipeline,
+    seen,
+    signer,
+    source,
+    spool,
+    synthetic,
+    write,
+)
+from app.imports.certificate import signed_content
+from app.imports.seed import seed, seed_sources
 from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import row_counts, write_jsonl
 from tests.cli.lines import ALICE, AUTHORITIES, BOB, TODAY, licence, person
@@ -143,3 +160,132 @@ def test_the_synthetic_city_refers_only_to_the_demo_organisations() -> None:
         assert f'"code": "{code}"' in text_of_demo
     for id_number in synthetic.DEMO_PERSONS:
         assert f'"id_number": "{id_number}"' in text_of_demo
+
+
+def city_then(persons: int, *last: dict[str, Any]) -> RecordSource:
+    """A synthetic city (demo organisations first), and then these lines at its very end."""
+
+    def records() -> Iterator[dict[str, Any]]:
+        yield from AUTHORITIES
+        yield from synthetic.records(persons)
+        yield from last
+
+    return RecordSource("city", records, len(AUTHORITIES) + synthetic.expected_records(persons) + len(last))
+
+
+def demo_certificate() -> dict[str, Any]:
+    """The first certificate of the synthetic city of 200 persons."""
+    return next(r for r in synthetic.records(200) if r["kind"] == "certificate")
+
+
+async def test_one_bad_line_at_the_very_end_of_a_large_input_and_nothing_is_written(
+    engine: AsyncEngine, empty_database_url: str
+) -> None:
+    """The rows of the good lines before it were already on their way to the write: none lands."""
+    await seed(engine, today=TODAY)  # the demo city's organisations, which the synthetic one names
+    before = await row_counts(empty_database_url)
+    bad = person(ALICE[:-1] + "9", "王芳")  # a wrong check character
+    city = city_then(200, bad)
+    lines = sum(1 for _ in city.read())
+
+    report = await import_sources(engine, [city], today=TODAY)
+
+    assert [str(b) for b in report.bad_lines] == [
+        f"city:{lines}: id_number: the check character of the ID number is wrong"
+    ]
+    assert await row_counts(empty_database_url) == before
+
+
+async def test_a_key_given_twice_is_named_with_its_first_line_whatever_its_kind(
+    engine: AsyncEngine, empty_database_url: str
+) -> None:
+    """Certificates, licences, ... keep only a hash of their keys: a repeat is still named exactly."""
+    await seed(engine, today=TODAY)
+    before = await row_counts(empty_database_url)
+    again = demo_certificate()
+    city = city_then(200, again, licence("L-9", "PERSON", ALICE), licence("L-9", "PERSON", ALICE))
+    lines = [loc for loc, _, _ in city.read()]
+    first = next(n for n, record, _ in city.read() if record == again)
+
+    report = await import_sources(engine, [city], today=TODAY)
+
+    n = lines[-1]
+    assert [(b.line, b.reasons[0]) for b in report.bad_lines] == [
+        (
+            n - 2,
+            f"certificate identifier {_identifier(report, again)} is also given at city:{first}; give each record once",
+        ),
+        (n, f"licence decision number L-9 is also given at city:{n - 1}; give each record once"),
+    ]
+    assert await row_counts(empty_database_url) == before
+
+
+def _identifier(report: Any, certificate: dict[str, Any]) -> str:
+    return str(report.bad_lines[0].reasons[0].split()[2])
+
+
+async def test_keys_that_only_share_a_hash_are_not_taken_for_a_repeat(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every licence key hashes alike here: the import reads its input again and finds no repeat."""
+    monkeypatch.setattr(seen, "hash", lambda key: 42, raising=False)
+    lines = [*people(), licence("L-2", "PERSON", BOB), licence("L-3", "PERSON", BOB)]
+
+    report = await import_sources(engine, [RecordSource("people", lambda: lines, 8)], today=TODAY)
+
+    assert report.ok and report.written["licence"] == 3
+
+
+async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million persons (four million records) must fit in bounded memory: the check keeps keys
+    (sets of identifiers, hashes), the rows wait on disk. Measured by tracemalloc's peak, so
+    neither the machine's speed nor its load changes the result."""
+    # Batches (of rows on their way to the disk or the database) are bounded, but large: small
+    # ones here, so that both sizes below fill them and only what grows with the input differs.
+    monkeypatch.setattr(spool, "BATCH", 50)
+    monkeypatch.setattr(write, "BATCH", 50)
+    monkeypatch.setattr(check, "SCORED_TOGETHER", 50)
+    # Likewise the cache of checked identifiers (at most 2**17 of them, about 40 MB): left out.
+    monkeypatch.setattr(fields, "checked_identifier", fields.checked_identifier.__wrapped__)
+    peaks = {}
+    for persons in (100, 1_100):
+        async with engine.begin() as conn:  # a clean slate each time: the same work, from empty
+            for table in ("credit_scores", "consents", "credit_flags", "certificates", "penalties", "licences"):
+                await conn.execute(text(f"DELETE FROM {table}"))
+            await conn.execute(text("DELETE FROM enterprises"))
+            await conn.execute(text("DELETE FROM persons"))
+        sources = seed_sources(persons)
+        tracemalloc.start()
+        try:
+            report = await import_sources(engine, sources, today=TODAY)
+            peaks[persons] = (tracemalloc.get_traced_memory()[1], report.lines)
+        finally:
+            tracemalloc.stop()
+        assert report.ok
+    (small, small_lines), (large, large_lines) = peaks[100], peaks[1_100]
+    per_record = (large - small) / (large_lines - small_lines)
+    # Here about 40 bytes: the sets of persons and enterprises, a hash per other key. The old
+    # check kept about 250 bytes a record in its index of keys alone, and every row twice over.
+    assert per_record < 64, per_record
+
+
+async def test_certificates_signed_by_worker_processes_are_those_signed_in_process(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large import signs in other processes: the same key, the same (deterministic) documents."""
+    monkeypatch.setattr(signer, "POOL_FROM", 1)
+    monkeypatch.setattr(signer.os, "cpu_count", lambda: 2)  # a worker even on a one-core machine
+    await seed(engine, today=TODAY)
+    monkeypatch.setattr(write, "BATCH", 7)  # several batches, sent in order as they are signed
+
+    assert (await import_sources(engine, [city_then(20)], today=TODAY)).ok
+
+    async with engine.connect() as conn:
+        keys = KeyRing(conn)
+        rows = (await conn.execute(select(Certificate.__table__))).mappings().all()
+        assert len(rows) > 40
+        for row in rows:
+            key = await keys.signing_key(row["issuer_code"])
+            assert row["document"] == key.sign(signed_content(dict(row)))
