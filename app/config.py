@@ -7,7 +7,11 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 
+import limits
+
+from app.auth.roles import Role
 from app.execution.limits import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +27,55 @@ MIN_DISTINCT_SECRET_CHARACTERS = 12
 
 class ConfigError(Exception):
     """The environment does not describe a service that may start."""
+
+
+# SPEC section 8: the limits when XINZHENG_RATE_LIMITS is not set.
+DEFAULT_RATE_LIMITS = "bank=600/minute,counter=300/minute,issuer=600/minute,citizen=120/minute,public=60/minute"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """XINZHENG_RATE_LIMITS: the most requests each role may send in a window (app/ratelimit.py
+    says per what); a role not named is not limited, and `off` names none."""
+
+    per_role: Mapping[Role, limits.RateLimitItem]
+
+    @property
+    def off(self) -> bool:
+        return not self.per_role
+
+    @classmethod
+    def parse(cls, raw: str) -> RateLimits:
+        """`bank=600/minute,public=60/minute`, or `off`. Each limit is one in the `limits`
+        library's notation (`600/minute`, `1000 per 10 minutes`) of at least one request."""
+        raw = raw.strip()
+        if raw.lower() == "off":
+            return cls(MappingProxyType({}))
+        per_role: dict[Role, limits.RateLimitItem] = {}
+        for item in filter(None, (part.strip() for part in raw.split(","))):
+            name, equals, value = (s.strip() for s in item.partition("="))
+            if name not in Role.__members__.values() or not equals:
+                raise ConfigError(
+                    f"XINZHENG_RATE_LIMITS: {item!r} is not role=limit with a role of {', '.join(Role)} (or say 'off')"
+                )
+            if Role(name) in per_role:
+                raise ConfigError(f"XINZHENG_RATE_LIMITS names {name} twice")
+            try:
+                parsed = limits.parse_many(value)
+            except ValueError:
+                parsed = []
+            if len(parsed) != 1 or parsed[0].amount < 1:
+                raise ConfigError(
+                    f"XINZHENG_RATE_LIMITS: {item!r} is not one limit of at least one request, like {name}=60/minute"
+                )
+            per_role[Role(name)] = parsed[0]
+        if not per_role:
+            raise ConfigError("XINZHENG_RATE_LIMITS names no role; to turn rate limits off, say 'off'")
+        return cls(MappingProxyType(per_role))
+
+
+def _default_rate_limits() -> RateLimits:
+    return RateLimits.parse(DEFAULT_RATE_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -43,6 +96,12 @@ class Settings:
     query_limits: Limits = field(default_factory=Limits)
     # How long a request may run before it is stopped and answered (SPEC section 9), in seconds.
     request_timeout: float = 10.0
+    # Requests per window by role (SPEC sections 8 and 9), counted in Redis when a URL is
+    # given (shared by every worker and instance), else in each worker process.
+    rate_limits: RateLimits = field(default_factory=_default_rate_limits)
+    redis_url: str | None = None
+    # Keys in Redis start with this, so that several deployments (or test runs) may share one.
+    redis_prefix: str = "xinzheng"
 
     @property
     def is_dev(self) -> bool:
@@ -90,6 +149,9 @@ class Settings:
             audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
             query_limits=_query_limits(environ.get("XINZHENG_QUERY_LIMITS", "")),
             request_timeout=float(_positive_int(environ, "XINZHENG_REQUEST_TIMEOUT", 10)),
+            rate_limits=RateLimits.parse(environ.get("XINZHENG_RATE_LIMITS") or DEFAULT_RATE_LIMITS),
+            redis_url=_redis_url(environ.get("XINZHENG_REDIS_URL") or None),
+            redis_prefix=environ.get("XINZHENG_REDIS_PREFIX") or "xinzheng",
         )
 
 
@@ -127,6 +189,12 @@ def _query_limits(raw: str) -> Limits:
             )
         given[name] = int(value)
     return Limits(**given)
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if raw is not None and not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"XINZHENG_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {raw.split('://')[0]!r}")
+    return raw
 
 
 def _dev_secret() -> str:

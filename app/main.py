@@ -17,6 +17,7 @@ from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
 from app.db.session import create_audit_engine, create_engine, create_read_engine
+from app.ratelimit import RateLimiter
 from app.schema import build_schema
 from app.view import GraphQLView
 
@@ -40,6 +41,7 @@ def create_app(
         read_engine=read_engine,
         verifier=TokenVerifier(settings),
         audit=store,
+        rate_limits=RateLimiter(settings.rate_limits, redis_url=settings.redis_url, redis_prefix=settings.redis_prefix),
         dev=settings.is_dev,
         timeout=settings.request_timeout,
     )
@@ -68,6 +70,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await graphql.rate_limits.close()
         if graphql.postgres is not None:
             await graphql.postgres.close()
         await engine.dispose()

@@ -39,6 +39,7 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
+from app.ratelimit import RateLimiter, RateLimitExceeded
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
 
@@ -81,6 +82,7 @@ class GraphQLView(GraphQL):
         read_engine: Engine | None = None,
         verifier: TokenVerifier,
         audit: AuditStore | None,
+        rate_limits: RateLimiter,
         dev: bool,
         timeout: float = 10.0,
     ) -> None:
@@ -92,6 +94,7 @@ class GraphQLView(GraphQL):
         self.postgres = PostgresReader(engine, READ_CONNECTIONS) if read_engine is None else None
         self.verifier = verifier
         self.audit = audit  # None only for the benchmark's audit-off comparison
+        self.rate_limits = rate_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":  # no subscriptions: nothing here streams
@@ -120,6 +123,8 @@ class GraphQLView(GraphQL):
                 await self.organisations.check(record.principal, db)
                 if request.method != "POST":
                     raise BodyRefused("send GraphQL requests as POST with a JSON body", 405)
+                # Counted before the body is read: a caller over its limit costs no parsing.
+                await self.rate_limits.check(record.principal, record.client_address)
                 graphql_request = parse_body(await read_body(request), request.headers.get("content-type", ""))
                 record.request(graphql_request.query, graphql_request.variables, graphql_request.operation_name)
                 context = Context(
@@ -142,6 +147,9 @@ class GraphQLView(GraphQL):
                     )
             except BodyRefused as e:
                 return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
+            except RateLimitExceeded as e:
+                body = error_body(e.code, str(e))
+                return await self._finish(record, db, context, body, e.http_status, executed=False, headers=e.headers)
             except XinzhengError as e:
                 return await self._finish(record, db, context, error_body(e.code, str(e)), e.http_status, executed=False)
             except (MissingQueryError, InvalidOperationTypeError, CannotGetOperationTypeError) as e:
@@ -174,6 +182,7 @@ class GraphQLView(GraphQL):
         status: int,
         *,
         executed: bool,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         await db.release_reads()
         codes = [e["extensions"]["code"] for e in body.get("errors", [])]
@@ -198,7 +207,7 @@ class GraphQLView(GraphQL):
             status_code=status,
             media_type="application/json",
             # Answers carry personal data: no cache between the service and the caller keeps them.
-            headers={"x-request-id": record.request_id, "cache-control": "no-store"},
+            headers={"x-request-id": record.request_id, "cache-control": "no-store", **(headers or {})},
         )
 
 

@@ -1,7 +1,7 @@
 """The benchmark: the GraphQL service against a hand-written reference and PostGraphile, same data.
 
     python bench/run.py [--database-url URL] [--persons N] [--seconds S] [--concurrency C]
-                        [--rounds R] [--rate RPS] [--json FILE] [--variants] [--two-workers]
+                        [--rounds R] [--rate RPS] [--json FILE] [--variants] [--two-workers] [--rate-limits]
                         [--no-postgraphile]
 
 It makes a throwaway database (a temp SQLite file, or a fresh database on the PostgreSQL server
@@ -12,7 +12,10 @@ bench/reference.py (one uvicorn worker each, bench/servers.py), checks that both
 PostGraphile v4 (one Node process, bench/pgraphile.py) on the same database, checks that it
 gives the same penalties, licences and scores for those subjects, and loads it in the same
 rounds. --variants also loads the service with the audit log off, with the field policy off
-and unplanned (bench/variants.py); --two-workers, the service with two worker processes. Everything
+and unplanned (bench/variants.py); --two-workers, the service with two worker processes;
+--rate-limits, the service counting every request against a limit it never reaches (the
+others run with rate limits off: the default 600/minute for a bank would refuse most of the
+load). Everything
 it started or made is stopped and removed at the end, on failure and on Ctrl-C too. See
 bench/README.md for how to read the figures.
 """
@@ -61,6 +64,9 @@ CREDIT_QUERY = (
 VERIFY_SUBJECTS = 200  # how many subjects both servers must answer identically before the load
 JWT_ISSUER = "xinzheng-bench"
 JWT_AUDIENCE = "xinzheng-bench"
+# For --rate-limits: a bank limit no load here reaches, in a window short enough that the moving
+# window holds about as many entries as the default 600/minute does.
+RATE_LIMITED = "bank=1000000/second"
 
 
 class BenchError(Exception):
@@ -257,6 +263,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also load the service run with two worker processes (uvicorn --workers 2)",
     )
     p.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help=f"also load the service with rate limits on ({RATE_LIMITED}: counted, never reached), for their cost",
+    )
+    p.add_argument(
         "--variants",
         action="store_true",
         help="also load the service with the audit log off, with the field policy off, and with queries"
@@ -299,7 +310,8 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         secret, algorithm="HS256",
     )  # fmt: skip
     env = {**os.environ, "XINZHENG_DATABASE_URL": database_url, "XINZHENG_JWT_SECRET": secret, "XINZHENG_ENV": "dev",
-           "XINZHENG_JWT_ISSUER": JWT_ISSUER, "XINZHENG_JWT_AUDIENCE": JWT_AUDIENCE}  # fmt: skip
+           "XINZHENG_JWT_ISSUER": JWT_ISSUER, "XINZHENG_JWT_AUDIENCE": JWT_AUDIENCE,
+           "XINZHENG_RATE_LIMITS": "off"}  # fmt: skip
     servers = [
         start_server(stack, "graphql", ["--factory", "app.main:create_app"], env, tmp),
         start_server(stack, "reference", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp),
@@ -309,6 +321,9 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         variants.append(
             start_server(stack, "graphql-2w", ["--factory", "app.main:create_app"], env, tmp, workers=2)
         )
+    if args.rate_limits:  # what counting every request costs (in Redis when XINZHENG_REDIS_URL is set)
+        limited = {**env, "XINZHENG_RATE_LIMITS": RATE_LIMITED}
+        variants.append(start_server(stack, "rate-limited", ["--factory", "app.main:create_app"], limited, tmp))
     if args.variants:  # what the audit log and the policy cost; not compared: the policy changes answers
         variants += [
             start_server(stack, "no-audit", ["--factory", "variants:audit_off", "--app-dir", str(BENCH_DIR)], env, tmp),

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()  # fail here, with one line, rather than in every worker
     url = f"http://{args.host}:{args.port}/graphql"
     print(f"Xinzheng ({settings.env}) serving {url}")
+    note = rate_limit_note(settings, args.workers)
+    if note:
+        print(note)
     if settings.is_dev:
         print("  a demo token:  xinzheng token --role citizen --id-number 330106198503120028")
         print("                 xinzheng token --role bank --org 91330100MA2H00001P")
@@ -35,3 +42,13 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def rate_limit_note(settings: Settings, workers: int) -> str | None:
+    """One line when rate limits are counted per worker: without Redis, each keeps its own count."""
+    if workers < 2 or settings.redis_url is not None or settings.rate_limits.off:
+        return None
+    return (
+        f"  rate limits: no XINZHENG_REDIS_URL, so each of the {workers} workers keeps its own count"
+        f" (a caller may get up to {workers} times each limit); set it to share one count"
+    )

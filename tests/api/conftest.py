@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from app.auth.roles import Role
 from app.auth.tokens import mint
-from app.config import Settings
+from app.config import RateLimits, Settings
 from app.main import create_app
 from tests.api import city
 from tests.conftest import DatabaseFactory
@@ -34,7 +34,9 @@ TEST_AUDIT_KEY = (
 )
 
 
-def settings_for(database_url: str, *, checkpoint_every: int = 10) -> Settings:
+def settings_for(database_url: str, *, checkpoint_every: int = 10, rate_limits: str = "off") -> Settings:
+    """The suite's settings. Rate limits are off unless a test asks: the shared `api` app sends
+    hundreds of requests a minute (tests/api/test_rate_limits.py builds its own limited apps)."""
     return Settings(
         database_url=database_url,
         env="dev",
@@ -45,6 +47,7 @@ def settings_for(database_url: str, *, checkpoint_every: int = 10) -> Settings:
         dev_secret=True,
         audit_key_pem=TEST_AUDIT_KEY,
         audit_checkpoint_every=checkpoint_every,
+        rate_limits=RateLimits.parse(rate_limits),
     )
 
 
