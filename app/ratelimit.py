@@ -102,7 +102,7 @@ class RateLimiter:
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix=redis_prefix,
-                connection_pool=self.pool,
+                connection_pool=self.pool,  # type: ignore[arg-type]  # options pass on to redis-py; limits types them narrowly
                 # One quick retry (a pooled connection the server closed); redis-py's default
                 # backs off for up to seconds, and every request would wait through it.
                 retry=Retry(NoBackoff(), 1),  # type: ignore[arg-type]  # passed on to redis-py's client

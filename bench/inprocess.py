@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             run.xinzheng("seed", "--persons", str(args.persons), database_url=database_url, timeout=3600)
         subjects = asyncio.run(run.read_subjects(database_url))
         secret = f"bench-only-jwt-secret-{secrets.token_urlsafe(32)}"
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         token = jwt.encode(
             {"sub": "bench", "role": "bank", "org": run.BANK, "iss": run.JWT_ISSUER, "aud": run.JWT_AUDIENCE,
              "iat": now, "exp": now + dt.timedelta(hours=2)}, secret, algorithm="HS256",

@@ -125,7 +125,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def instant(value: str | None) -> str | None:
-    return None if value is None else dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc).isoformat()
+    return None if value is None else dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat()
 
 
 def differences(service_person: dict[str, Any], postgraphile_person: dict[str, Any] | None) -> list[str]:

@@ -182,7 +182,7 @@ def as_date(value: Any) -> dt.date:
 def as_utc(value: Any) -> dt.datetime:
     """SQLite keeps naive UTC text (app/db/base.py UTCDateTime); PostgreSQL gives aware values."""
     moment: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def as_json(value: Any) -> Any:

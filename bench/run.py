@@ -112,7 +112,7 @@ async def read_subjects(database_url: str) -> list[Subject]:
             )
     finally:
         await db.close()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     subjects: dict[str, Subject] = {}
     for row in rows:
         if row["holder_id"] not in subjects and reference.consent_in_force(row, row["holder_id"], BANK, PURPOSE, now):
@@ -173,7 +173,7 @@ def verify(servers: list[Server], token: str, subjects: list[Subject], postgraph
                         f"graphql and postgraphile disagree on {subject.id_number}: {'; '.join(found)}\n{diff}"
                     )
         if len(subjects) > 1:  # the reference must check the consent as the service does
-            for server, answer in zip(servers, ask(subjects[0].body(consent_id=subjects[1].consent_id))):
+            for server, answer in zip(servers, ask(subjects[0].body(consent_id=subjects[1].consent_id)), strict=True):
                 codes = [e.get("extensions", {}).get("code") for e in answer.get("errors", [])]
                 if answer.get("data", {}).get("person") is not None or codes != ["CONSENT_REQUIRED"]:
                     raise BenchError(f"{server.name} did not refuse another subject's consent: {answer}")
@@ -303,7 +303,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         raise BenchError(f"the seeded city has no person with a {PURPOSE} consent to {BANK} in force")
 
     secret = f"bench-only-jwt-secret-{secrets.token_urlsafe(32)}"  # made per run, never stored
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     token = jwt.encode(
         {"sub": "bench-loan-officer", "role": "bank", "org": BANK, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE,
          "iat": now, "exp": now + dt.timedelta(hours=2)},

@@ -30,7 +30,7 @@ _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure
 
 
 def timestamp(at: dt.datetime) -> str:
-    utc = at.astimezone(dt.timezone.utc)
+    utc = at.astimezone(dt.UTC)
     if utc.year < 1000:
         # strftime writes such a year with fewer than four digits (glibc), and hashes already
         # made depend on it; every other timestamp is written faster, the same to the byte.

@@ -136,7 +136,7 @@ def mint(
     """A token the service accepts. Dev only: prod never holds a key that can mint."""
     if not settings.dev_secret:
         raise InvalidToken("tokens are minted only in dev, with the generated dev secret")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     claims: dict[str, object] = {
         "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
         "role": str(role),

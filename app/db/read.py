@@ -68,8 +68,8 @@ def row_class(name: str, fields: Sequence[str]) -> type[tuple[Any, ...]]:
     """A named tuple for one statement's rows, with `_mapping` (name -> value) as SQLAlchemy's rows have."""
     if len(set(fields)) != len(fields) or any(not f.isidentifier() or keyword.iskeyword(f) or f.startswith("_") for f in fields):
         raise ValueError(f"{name}: its columns need distinct plain names to be a row's attributes: {list(fields)}")
-    base = namedtuple(f"{name}_row", fields)  # type: ignore[misc]  # noqa: PYI024
-    return type(base.__name__, (base,), {"__slots__": (), "_mapping": property(lambda row: dict(zip(row._fields, row)))})
+    base = namedtuple(f"{name}_row", fields)  # type: ignore[misc]
+    return type(base.__name__, (base,), {"__slots__": (), "_mapping": property(lambda row: dict(zip(row._fields, row, strict=True)))})
 
 
 class CompiledRead:

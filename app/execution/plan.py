@@ -57,8 +57,21 @@ class FieldPlan:
     """One response key of one object type: how to get its value, and how to complete it."""
 
     __slots__ = (
-        "key", "name", "parent", "nodes", "field_def", "return_type", "non_null", "complete",
-        "python_name", "resolve", "guard", "static_args", "typename", "leaf_attribute", "coerce",
+        "coerce",
+        "complete",
+        "field_def",
+        "guard",
+        "key",
+        "leaf_attribute",
+        "name",
+        "nodes",
+        "non_null",
+        "parent",
+        "python_name",
+        "resolve",
+        "return_type",
+        "static_args",
+        "typename",
     )  # fmt: skip
 
     def __init__(self, key: str, parent: GraphQLObjectType, nodes: list[FieldNode]) -> None:

@@ -29,7 +29,7 @@ Complete = Callable[["Run", Any, Path], Any]
 class Run:
     """One execution of a plan: the executor's state (context, variables...) and the errors."""
 
-    __slots__ = ("executor", "context", "variable_values", "errors", "_error_positions")
+    __slots__ = ("_error_positions", "context", "errors", "executor", "variable_values")
 
     def __init__(self, executor: Executor) -> None:
         self.executor = executor
@@ -74,7 +74,7 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
                     if coerced is not None and coerced is not Undefined:
                         data[plan.key] = coerced
                         continue
-            except Exception:  # noqa: S110 (the whole way below raises it again, at its path)
+            except Exception:
                 pass
         value = plan.execute(run, source, path)
         data[plan.key] = value
@@ -115,7 +115,7 @@ async def _settle(container: Any, keys: list[Any]) -> Any:
         return container
     results = await asyncio.gather(*(container[k] for k in keys), return_exceptions=True)
     failure: BaseException | None = None
-    for k, result in zip(keys, results):
+    for k, result in zip(keys, results, strict=True):
         if isinstance(result, BaseException):
             failure = failure or result
         else:

@@ -27,7 +27,7 @@ class Spool:
     """An append-then-read store of rows, on disk, for one import."""
 
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="xinzheng-import-")  # noqa: SIM115  (closed by close)
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="xinzheng-import-")
         self._batch: list[Spooled] = []
         self._batches = 0
         self.count = 0  # rows added

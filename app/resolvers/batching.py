@@ -87,7 +87,7 @@ def _settle(batch: dict[K, asyncio.Future[V]], values: Sequence[V]) -> None:
     if len(values) != len(batch):
         _fail(batch, RuntimeError(f"a batch fetch gave {len(values)} values for {len(batch)} keys"))
         return
-    for future, value in zip(batch.values(), values):
+    for future, value in zip(batch.values(), values, strict=True):  # lengths checked above
         if not future.done():  # its waiter may have been cancelled
             future.set_result(value)
 

@@ -6,7 +6,6 @@ from strawberry.types import Info
 from app.auth.enforce import View
 from app.auth.policy import REGISTER_VIEW
 from app.context import Context
-from app.errors import BadUserInput
 from app.identifiers import parse_credit_code, parse_text
 from app.resolvers.loaders import _ENTERPRISE, enterprises
 from app.schema.access import AccessInput

@@ -18,7 +18,7 @@ def _parse_datetime(value: str) -> dt.datetime:
     parsed = dateutil.parser.isoparse(value)
     if parsed.tzinfo is not None:
         try:
-            parsed.astimezone(dt.timezone.utc)
+            parsed.astimezone(dt.UTC)
         except OverflowError:
             raise ValueError("it is outside the years 1 to 9999 in UTC") from None
     return parsed

@@ -55,7 +55,7 @@ async def ask(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
 async def test_every_app_applies_its_own_policy_setting(clients: tuple[list[httpx.AsyncClient], Tokens]) -> None:
     apps, tokens = clients
     for _ in range(2):  # twice: the second time from the plans the first one made
-        for client, configuration in zip(apps, CONFIGURATIONS):
+        for client, configuration in zip(apps, CONFIGURATIONS, strict=True):
             body = await ask(client, tokens.bank)
             person = body["data"]["person"]
             if configuration["enforce_policy"]:

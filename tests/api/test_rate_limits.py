@@ -29,7 +29,6 @@ import redis
 import time_machine
 
 from app.auth.roles import Role
-from app.config import RateLimits
 from app.main import create_app
 from tests.api import city
 from tests.api.conftest import TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for

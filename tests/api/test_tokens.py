@@ -34,7 +34,7 @@ async def test_me_tells_a_citizen_their_id_number(api: Api) -> None:
 
 
 def _claims(**over: object) -> dict[str, object]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     claims: dict[str, object] = {
         "sub": "x", "role": "bank", "org": city.BANK, "iss": "xinzheng-test", "aud": "xinzheng",
         "exp": now + dt.timedelta(minutes=5),
@@ -66,7 +66,7 @@ async def test_another_algorithm_is_refused(api: Api) -> None:
 
 
 async def test_an_expired_token_is_refused(api: Api) -> None:
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     assert "expired" in await _refused(api, jwt.encode(_claims(exp=past), TEST_SECRET, algorithm="HS256"))
 
 
@@ -140,7 +140,7 @@ def test_a_remembered_token_is_refused_once_it_expires() -> None:
     from tests.api.conftest import settings_for
 
     settings = settings_for("sqlite+aiosqlite:///unused.db")
-    issued = dt.datetime(2020, 1, 1, 9, 0, tzinfo=dt.timezone.utc)  # long past: no claim is in the future
+    issued = dt.datetime(2020, 1, 1, 9, 0, tzinfo=dt.UTC)  # long past: no claim is in the future
     now = [issued.timestamp()]
     verifier = TokenVerifier(settings, clock=lambda: now[0])
     token = mint(settings, role=Role.BANK, org=city.BANK, ttl=dt.timedelta(minutes=5), now=issued)

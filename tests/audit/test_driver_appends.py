@@ -36,7 +36,7 @@ from tests.conftest import DatabaseFactory, drop_sessions
 
 CHECKPOINT_EVERY = 7
 BATCHES = [1, 16, 1, 5, 16, 1]  # 40 entries, checkpoints inside batches and between them
-ZONES = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-3, minutes=-30))]
+ZONES = [dt.UTC, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-3, minutes=-30))]
 VARIABLES: list[Any] = [
     None,  # stored as JSON null, not SQL NULL
     {},

@@ -31,7 +31,7 @@ FATES: dict[str, tuple[Send, int, str, list[str]]] = {
     "bad_token": (lambda s: s.query("{ me { role } }", token="not.a.token"), 401, "REJECTED", ["UNAUTHENTICATED"]),
     "expired_token": (
         lambda s: s.query("{ me { role } }", token=s.tokens.make(Role.ADMIN, ttl=dt.timedelta(seconds=1),
-                                                                  now=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))),
+                                                                  now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))),
         401, "REJECTED", ["UNAUTHENTICATED"],
     ),
     "malformed_body": (

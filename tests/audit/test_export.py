@@ -171,7 +171,7 @@ def test_verify_names_what_was_changed_in_an_export(
 
 def _synthetic_chain(count: int, key: Ed25519PrivateKey, every: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A valid chain as the store would write it, made directly (requests would be slow)."""
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     rows, signed, prev = [], [], GENESIS
     for seq in range(1, count + 1):
         at = start + dt.timedelta(milliseconds=seq)

@@ -114,7 +114,7 @@ def parameter_sets(statement: Select[Any], values: dict[Any, list[Any]]) -> list
     lists = {key for key in binds if _expanding(statement, key)}
     first, *others = sorted(binds, key=lambda k: (-len(values[binds[k]]), k))
     mine = values[binds[first]]
-    choices = [[v] for v in mine] + [mine[:3], mine, ["nobody"], [mine[0] + "X"], mine[:2] + ["nobody"]]
+    choices = [[v] for v in mine] + [mine[:3], mine, ["nobody"], [mine[0] + "X"], [*mine[:2], "nobody"]]
     whole = {key: values[binds[key]] for key in others}
     sets = [{first: c, **whole} for c in choices]
     for key in others:
@@ -135,7 +135,7 @@ def assert_same_rows(fast: Any, ordinary: Any, ordered: bool, where: str) -> Non
     if not ordered:
         fast, ordinary = sorted(fast, key=described), sorted(ordinary, key=described)
     assert [described(r) for r in fast] == [described(r) for r in ordinary], where
-    for mine, theirs in zip(fast, ordinary):
+    for mine, theirs in zip(fast, ordinary, strict=True):
         assert isinstance(mine, tuple), where  # a plain row: a named tuple
         assert mine._fields == theirs._fields, where
         assert dict(mine._mapping) == dict(theirs._mapping), where

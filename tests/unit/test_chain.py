@@ -27,7 +27,7 @@ ENTRY: dict[str, Any] = {
 
 
 def reference_timestamp(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def reference_canonical(entry: dict[str, Any]) -> bytes:
@@ -46,14 +46,14 @@ def test_an_entry_hashes_as_it_always_has() -> None:
 
 def test_timestamps_are_written_as_strftime_writes_them() -> None:
     rng = random.Random(7)
-    zones = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-9, minutes=-30))]
+    zones = [dt.UTC, dt.timezone(dt.timedelta(hours=8)), dt.timezone(dt.timedelta(hours=-9, minutes=-30))]
     edges = [
-        dt.datetime(1, 1, 1, 12, tzinfo=dt.timezone.utc),
-        dt.datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
-        dt.datetime(1000, 1, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(1, 1, 1, 12, tzinfo=dt.UTC),
+        dt.datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(1000, 1, 1, tzinfo=dt.UTC),
         dt.datetime(1000, 1, 1, 5, tzinfo=dt.timezone(dt.timedelta(hours=8))),  # the year before, in UTC
-        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc),
-        dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     ]
     randoms = [
         dt.datetime(rng.randint(1, 9998), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),

@@ -23,13 +23,13 @@ def test_a_field_without_a_rule_stops_start_up_naming_it() -> None:
         me: str
         salary: int
 
-    with pytest.raises(PolicyError, match="Query.salary"):
+    with pytest.raises(PolicyError, match=r"Query\.salary"):
         field_guards(strawberry.Schema(query=Query))
 
 
 def test_a_rule_for_a_field_that_does_not_exist_stops_start_up() -> None:
     policy = {**FIELD_POLICY, "Person.salary": FIELD_POLICY["Person.name"]}
-    with pytest.raises(PolicyError, match="Person.salary"):
+    with pytest.raises(PolicyError, match=r"Person\.salary"):
         build_schema(SETTINGS, policy=policy)
 
 

@@ -102,7 +102,7 @@ def test_a_tampered_document_is_refused(police: tuple[IssuerKey, dict[str, Any]]
 
 def test_a_document_signed_by_an_unknown_key_is_refused(police: tuple[IssuerKey, dict[str, Any]]) -> None:
     key, _ = police
-    other, other_row = new_key_row(POLICE)
+    _, other_row = new_key_row(POLICE)
     with pytest.raises(InvalidDocument, match="unknown key"):
         verify_document(key.sign(content()), keyset(other_row["public_jwk"]))
 
