@@ -82,9 +82,10 @@ from tests.conftest import DatabaseFactory
 EXAMPLES = int(os.environ.get("XINZHENG_FUZZ_EXAMPLES", "50"))
 GQL = SCHEMA._schema
 
-# Values a request makes for itself: compared as present-or-null, not as values. By response key
-# (hypothesis-graphql writes no aliases; these names belong to the audit types only).
-OWN_VALUES = {"at", "requestId", "durationMs", "prevHash", "hash", "headHash"}
+# Values a request (or a copy of the city) makes for itself: compared as present-or-null, not as
+# values. By response key (hypothesis-graphql writes no aliases; no other type has these names).
+# `computedAt` is when each copy of the city was scored, at its import.
+OWN_VALUES = {"at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt"}
 # Fields of an audit entry that are the request's own: seq, request id, time, duration, hashes.
 OWN_ENTRY_FIELDS = {"seq", "requestId", "at", "durationMs", "prevHash", "hash"}
 # Fields of an audit entry listed in the order things happened (see the module's docstring).
