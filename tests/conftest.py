@@ -3,6 +3,7 @@
 - `databases` (session, parametrised by backend) makes fresh, migrated, empty databases:
   SQLite files copied from one migrated file, PostgreSQL databases cloned from one migrated
   template. Each is dropped at the end of the session.
+- XINZHENG_TEST_BACKENDS (default `sqlite,postgresql`) names the backends to run on.
 - PostgreSQL is found at XINZHENG_TEST_POSTGRES_URL (default: the local server's `test`
   database). Where it cannot be reached its tests are skipped, unless
   XINZHENG_REQUIRE_POSTGRES=1 (CI sets it), which turns its absence into a failure.
@@ -23,7 +24,10 @@ from sqlalchemy.engine import make_url
 
 from app.cli.migrate import upgrade
 
-BACKENDS = ["sqlite", "postgresql"]
+# XINZHENG_TEST_BACKENDS=sqlite (or postgresql) runs the database tests on one backend only: a
+# shuffled run (.ci/run) takes one backend at a time, as tests of both interleaved would set up
+# and tear down the session's databases at every switch.
+BACKENDS = os.environ.get("XINZHENG_TEST_BACKENDS", "sqlite,postgresql").split(",")
 PG_URL = os.environ.get("XINZHENG_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("XINZHENG_REQUIRE_POSTGRES") == "1"
 

@@ -1,0 +1,388 @@
+"""Generated queries: planned execution answers and audits exactly as graphql-core's own executor.
+
+hypothesis-graphql writes queries from the schema itself (so a field is fuzzed the day it
+appears); their arguments are then often replaced by values that reach real subjects of the
+test city (its citizens' ID numbers, its enterprises' credit codes, its certificates, a bank's
+real consent, a counter's case), and some are passed as variables instead of literals, so that
+the plans' deep fields, guards and argument coercion all run. Each query is sent, under every
+role's token, to two apps that differ only in `planned` (app/main.py `create_app`), each on its
+own copy of the city, request for request, so the two databases stay alike (audit log
+included). The answers must be equal: data, errors, the disclosure lists (`extensions.masked`
+/ `denied`), the audit receipt's seq; and so must the audit entry each request wrote, apart
+from what is the request's own (request id, time, duration, hashes). Values that are a
+request's own inside the data (an audit entry's `at`, `hash`...) are compared as present or
+null only, a certificate's `document` by its signed payload (each database has its own keys).
+
+Order. The errors, the masked/denied lists and the entry's subjects are compared as sets:
+their order is the order in which things happened, and that differs by design whenever two
+sibling fields both await (the database, a loader). graphql-core runs an object's fields
+concurrently (`gather`) and records an error or a disclosure when it happens, so one raised
+before its field's first await comes before one raised after, whatever the query's order, and
+among those raised after awaits the order is that in which the awaits finish (which query, on
+which connection, returns first). Plans settle an object's fields in turn, in the query's order
+(app/execution/run.py `_settle_in_turn`, kept for speed: a task per field costs more than most
+fields). So the order is the same when the fields with errors or disclosures do not await or
+are items of one list (both executors gather list items), and may differ otherwise; the spec
+does not define it (GraphQL spec, 7.1.2). Where a null propagates past pending siblings, what
+the nulled part records is not compared at all (`nulled_part_set_aside`).
+
+Bounded and deterministic: `derandomize=True`, no example database, no deadline. The default
+(`XINZHENG_FUZZ_EXAMPLES`, 50 queries per role and database) takes about a minute; a longer run:
+
+    XINZHENG_FUZZ_EXAMPLES=2000 XINZHENG_REQUIRE_POSTGRES=1 python -m pytest -p no:warnings \\
+        tests/api/test_generated_equivalence.py
+
+The app pair and their databases are this module's own: no other test writes to them, so the
+results do not depend on which tests ran before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import graphql
+import httpx
+import pytest
+import pytest_asyncio
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FieldNode,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    NameNode,
+    ObjectFieldNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    VariableDefinitionNode,
+    VariableNode,
+)
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis_graphql import nodes, queries
+from sqlalchemy import select
+
+from app.audit.store import audit_log, from_row
+from app.auth.roles import Role
+from app.main import create_app
+from tests.api import city
+from tests.api.conftest import Tokens, run_cli, settings_for
+from tests.api.test_compiled_execution import role_token
+from tests.api.test_policy_matrix import SCHEMA
+from tests.conftest import DatabaseFactory
+
+EXAMPLES = int(os.environ.get("XINZHENG_FUZZ_EXAMPLES", "50"))
+GQL = SCHEMA._schema
+
+# Values a request (or a copy of the city) makes for itself: compared as present-or-null, not as
+# values. By response key (hypothesis-graphql writes no aliases; no other type has these names).
+# `computedAt` is when each copy of the city was scored, at its import.
+OWN_VALUES = {"at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt"}
+# Fields of an audit entry that are the request's own: seq, request id, time, duration, hashes.
+OWN_ENTRY_FIELDS = {"seq", "requestId", "at", "durationMs", "prevHash", "hash"}
+# Fields of an audit entry listed in the order things happened (see the module's docstring).
+AS_SETS = {"subjects", "fieldsMasked", "fieldsDenied", "errorCodes"}
+
+PERSONS = [city.CITIZEN, city.BORROWER, city.STRANGER, "330105199007080011"]  # the last: a bad check digit
+ENTERPRISES = [city.TEA, city.FOOD, city.LOGISTICS, "91330100MA2H00001P", "91330106MA2H100017"]
+NAMES = [city.SEARCH_PREFIX, f"{city.SEARCH_PREFIX}1", "钱塘", ""]
+CASE = "西湖受〔2026〕0001号"
+ACCESS: list[dict[str, str]] = [
+    {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK},
+    {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_FOOD},
+    {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_TEA},
+    {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_REVOKED},
+    {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OTHER_BANK},
+    {"purpose": "CREDIT_CARD_APPROVAL", "consentId": city.CONSENT_CARD_ONLY},
+    {"purpose": "SERVICE_COUNTER", "caseNumber": CASE},
+    {"purpose": "SERVICE_COUNTER", "caseNumber": CASE, "reason": "窗口核验"},
+    {"purpose": "SUPERVISION", "reason": "抽查"},
+]
+FIRSTS = [0, 1, 2, 3, 5, 25, 101, -1]
+DATETIMES = ["2020-01-01T00:00:00+08:00", "2099-01-01T00:00:00+00:00", "not-a-time"]
+
+# The input scalars of the schema besides the built-in ones (without a strategy, optional
+# arguments of these types are never generated).
+CUSTOM_SCALARS = {
+    "DateTime": st.sampled_from(DATETIMES).map(nodes.String),
+    "Date": st.sampled_from(["2026-01-01", "nope"]).map(nodes.String),
+    "Decimal": st.sampled_from(["1.5", "x"]).map(nodes.String),
+    "JSON": st.sampled_from(['{"a": 1}', "[]"]).map(nodes.String),
+}
+
+
+def generated() -> st.SearchStrategy[DocumentNode]:
+    return queries(GQL, custom_scalars=CUSTOM_SCALARS, print_ast=lambda document: document)
+
+
+@dataclass
+class Side:
+    client: httpx.AsyncClient
+    app: Any
+
+
+class Twins:
+    """Two apps, planned and not, each on its own copy of the city, asked alike in turn."""
+
+    def __init__(self, planned: Side, unplanned: Side, tokens: Tokens, identifiers: list[str], cursors: list[str]) -> None:
+        self.planned = planned
+        self.unplanned = unplanned
+        self.tokens = tokens
+        self.identifiers = identifiers
+        self.cursors = cursors
+
+    async def ask(self, side: Side, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = await side.client.post("/graphql", json=body, headers=headers)
+        answer = response.json()
+        seq = answer.get("extensions", {}).get("auditSeq")
+        assert isinstance(seq, int), answer
+        async with side.app.state.engine.connect() as conn:
+            row = (await conn.execute(select(audit_log).where(audit_log.c.seq == seq))).one()
+        return response.status_code, answer, from_row(row)
+
+
+def own_values_blanked(value: Any) -> Any:
+    """The answer with the values that are a request's own replaced by whether they are there, and
+    certificates' documents by what they sign (each database makes its issuers' keys)."""
+    if isinstance(value, dict):
+        return {
+            k: (v is not None if k in OWN_VALUES else signed_payload(v) if k == "document" else own_values_blanked(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [own_values_blanked(v) for v in value]
+    return value
+
+
+def signed_payload(document: Any) -> Any:
+    """A compact JWS's payload, without the header (its key id) and signature."""
+    return document.split(".")[1] if isinstance(document, str) and document.count(".") == 2 else document
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def null_propagated(answer: dict[str, Any]) -> bool:
+    """Did a null for a non-null field null a parent (an error's path runs through a null)?"""
+    for error in answer["errors"]:
+        value: Any = answer["data"]
+        for key in error.get("path", [])[:-1]:
+            if value is None:
+                return True
+            value = value[key]
+        if value is None:
+            return True
+    return False
+
+
+def nulled_part_set_aside(planned: dict[str, Any], unplanned: dict[str, Any]) -> None:
+    """Where a null propagated, what each executor records of the nulled part is not compared.
+
+    graphql-core, when a field's error nulls its parent, settles the sibling fields still pending
+    in the background (Executor.settle_in_background) if the error was raised at once, and cancels
+    them (gather_with_cancel) if it was raised after an await: they read, fail and record
+    disclosures or not depending on how far they got, racing with the answer. Plans settle an
+    object's fields in turn (app/execution/run.py `_settle_in_turn`): those before the failing
+    field run fully, those after it do not start. So the errors, the masked/denied lists and the
+    entry's subjects, disclosures, error codes, outcome and access (purpose, consent, case: the
+    first field that gave one) may differ; the data (the nulls) and
+    everything else must not.
+    """
+    for answer in (planned, unplanned):
+        answer["errors"] = bool(answer["errors"])
+        for held_back in ("masked", "denied"):
+            answer["extensions"].pop(held_back, None)
+        for name in ("subjects", "fieldsMasked", "fieldsDenied", "errorCodes", "outcome", "purpose", "consentId",
+                     "caseNumber"):
+            answer["entry"][name] = None
+
+
+def comparable(status: int, answer: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    extensions = dict(answer.get("extensions", {}))
+    extensions.pop("requestId", None)
+    for held_back in ("masked", "denied"):
+        if held_back in extensions:
+            extensions[held_back] = sorted(extensions[held_back], key=json.dumps)
+    return {
+        "status": status,
+        "data": own_values_blanked(answer.get("data")),
+        "errors": sorted(answer.get("errors") or (), key=canonical),
+        "extensions": extensions,  # auditSeq alike
+        "entry": {k: sorted(v) if k in AS_SETS else v for k, v in entry.items() if k not in OWN_ENTRY_FIELDS},
+    }
+
+
+# --- arguments: real values where they reach something, variables instead of literals ---------
+
+
+def _named(gql_type: Any) -> Any:
+    while isinstance(gql_type, (GraphQLNonNull, GraphQLList)):
+        gql_type = gql_type.of_type
+    return gql_type
+
+
+def _literal(value: Any) -> Any:
+    return graphql.ast_from_value(value, graphql.GraphQLString) if isinstance(value, str) else graphql.parse_value(json.dumps(value))
+
+
+def _access_node(access: dict[str, str]) -> ObjectValueNode:
+    fields = []
+    for name, value in access.items():
+        node = graphql.EnumValueNode(value=value) if name == "purpose" else graphql.StringValueNode(value=value)
+        fields.append(ObjectFieldNode(name=NameNode(value=name), value=node))
+    return ObjectValueNode(fields=tuple(fields))
+
+
+class Arguments:
+    """Rewrites a generated document's arguments with values drawn from `draw`."""
+
+    def __init__(self, draw: st.DrawFn, twins: Twins) -> None:
+        self.draw = draw
+        self.twins = twins
+        self.variables: dict[str, Any] = {}
+        self.definitions: list[VariableDefinitionNode] = []
+
+    def real(self, name: str) -> list[Any] | None:
+        """The real values an argument of this name may take, or None to keep the generated one."""
+        return {
+            "idNumber": PERSONS, "creditCode": ENTERPRISES, "name": NAMES, "identifier": self.twins.identifiers,
+            "first": FIRSTS, "after": self.twins.cursors, "subjectId": PERSONS + ENTERPRISES[:2],
+            "organisation": [city.BANK, city.COUNTER], "since": DATETIMES, "until": DATETIMES,
+        }.get(name)
+
+    def document(self, document: DocumentNode) -> DocumentNode:
+        (operation,) = document.definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        root = GQL.query_type
+        assert root is not None
+        selection_set = self.selections(root, operation.selection_set)
+        operation = OperationDefinitionNode(
+            operation=operation.operation, name=operation.name, directives=(),
+            variable_definitions=tuple(self.definitions), selection_set=selection_set,
+        )  # fmt: skip
+        return DocumentNode(definitions=(operation,))
+
+    def selections(self, parent: GraphQLObjectType, selection_set: Any) -> Any:
+        if selection_set is None:
+            return None
+        out = []
+        for node in selection_set.selections:
+            assert isinstance(node, FieldNode), node  # the schema has no abstract types: no fragments
+            field = parent.fields[node.name.value] if not node.name.value.startswith("__") else None
+            if field is None:
+                out.append(node)
+                continue
+            arguments = tuple(self.argument(field.args[a.name.value].type, a) for a in node.arguments or ())
+            child = _named(field.type)
+            inner = self.selections(child, node.selection_set) if isinstance(child, GraphQLObjectType) else None
+            out.append(FieldNode(alias=node.alias, name=node.name, arguments=arguments, directives=(), selection_set=inner))
+        return graphql.SelectionSetNode(selections=tuple(out))
+
+    def argument(self, arg_type: GraphQLInputType, node: ArgumentNode) -> ArgumentNode:
+        name = node.name.value
+        value: Any = node.value
+        if name == "access" and self.draw(st.integers(0, 3)):
+            value = _access_node(self.draw(st.sampled_from(ACCESS)))
+        elif isinstance(_named(arg_type), GraphQLInputObjectType) and isinstance(value, ObjectValueNode):
+            value = ObjectValueNode(fields=tuple(self.object_field(_named(arg_type), f) for f in value.fields))
+        elif (choices := self.real(name)) and self.draw(st.integers(0, 3)):
+            value = _literal(self.draw(st.sampled_from(choices)))
+        if self.draw(st.booleans()):  # the same value as a variable
+            variable = f"v{len(self.definitions)}"
+            self.variables[variable] = graphql.value_from_ast_untyped(value)
+            self.definitions.append(VariableDefinitionNode(
+                variable=VariableNode(name=NameNode(value=variable)), type=graphql.parse_type(str(arg_type)),
+                directives=(),
+            ))  # fmt: skip
+            value = VariableNode(name=NameNode(value=variable))
+        return ArgumentNode(name=node.name, value=value)
+
+    def object_field(self, input_type: GraphQLInputObjectType, node: ObjectFieldNode) -> ObjectFieldNode:
+        name = node.name.value
+        value: Any = node.value
+        if (choices := self.real(name)) and self.draw(st.integers(0, 3)):
+            value = _literal(self.draw(st.sampled_from(choices)))
+        return ObjectFieldNode(name=node.name, value=value)
+
+
+# --- the apps -----------------------------------------------------------------------------------
+
+
+def city_copy(databases: DatabaseFactory, tmp: Any) -> str:
+    url = databases.new()
+    result = run_cli("import", str(city.write(tmp / "city.jsonl")), database_url=url)
+    assert result.returncode == 0, result.stderr
+    return url
+
+
+@pytest.fixture(scope="module")
+def twin_cities(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Two databases of the city, this module's own (made outside the event loop: see DatabaseFactory)."""
+    return [city_copy(databases, tmp_path_factory.mktemp("twin")) for _ in range(2)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def twins(twin_cities: list[str]) -> AsyncIterator[Twins]:
+    urls = twin_cities
+    apps = [create_app(settings_for(urls[0])), create_app(settings_for(urls[1]), planned=False)]
+    async with contextlib.AsyncExitStack() as stack:
+        sides = []
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test")
+            )
+            sides.append(Side(client, app))
+        tokens = Tokens(settings_for(urls[0]))
+        pair = Twins(sides[0], sides[1], tokens, [], [])
+        admin = tokens.admin
+        # Real certificate identifiers and a real cursor, asked of both so that they stay alike.
+        for query in (
+            '{ a: person(idNumber: "%s") { certificates { identifier } } b: person(idNumber: "%s") { certificates { identifier } }'
+            ' c: enterprise(creditCode: "%s") { certificates { identifier } } }' % (city.CITIZEN, city.BORROWER, city.TEA),
+            '{ searchEnterprises(name: "%s", first: 3) { pageInfo { endCursor } } }' % city.SEARCH_PREFIX,
+        ):
+            answers = [await pair.ask(side, {"query": query}, admin) for side in sides]
+            assert comparable(*answers[0]) == comparable(*answers[1])
+            data = answers[0][1]["data"]
+            for holder in data.values():
+                if "certificates" in holder:
+                    pair.identifiers += [c["identifier"] for c in holder["certificates"]]
+                else:
+                    pair.cursors.append(holder["pageInfo"]["endCursor"])
+        pair.identifiers.append("not-a-certificate")
+        pair.cursors.append("not-a-cursor")
+        assert len(pair.identifiers) > 3 and len(pair.cursors) == 2
+        yield pair
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],  # no explain phase: it reruns for minutes
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)  # fmt: skip
+@given(document=generated(), data=st.data())
+async def test_generated_queries_answer_and_audit_alike(twins: Twins, role: Role, document: DocumentNode, data: st.DataObject) -> None:
+    arguments = Arguments(data.draw, twins)
+    query = graphql.print_ast(arguments.document(document))
+    body = {"query": query, "variables": arguments.variables}
+    token = role_token(twins.tokens, role)
+    planned = comparable(*await twins.ask(twins.planned, body, token))
+    unplanned = comparable(*await twins.ask(twins.unplanned, body, token))
+    if null_propagated(unplanned) or null_propagated(planned):
+        nulled_part_set_aside(planned, unplanned)
+    if planned != unplanned:
+        a, b = (json.dumps(x, ensure_ascii=False, indent=1, default=str).splitlines() for x in (unplanned, planned))
+        diff = "\n".join(difflib.unified_diff(a, b, "graphql-core", "planned", lineterm="", n=4))
+        pytest.fail(f"planned and graphql-core differ as {role} for\n{query}\n{json.dumps(arguments.variables)}:\n{diff}")
