@@ -1,8 +1,8 @@
 """The service with one layer switched off, for `bench/run.py --variants` only.
 
 They measure what the field policy and the audit log cost, and what planning queries saves
-(app/execution/compiled.py; unplanned, every query runs through strawberry and graphql-core). Neither switch exists outside
-this file: `create_app`'s keyword arguments are not reachable from the environment, so no
+(app/execution/; unplanned, every operation runs on graphql-core's own executor, still inside
+strawberry's pipeline and with the policy). None of the switches exists outside this file: `create_app`'s keyword arguments are not reachable from the environment, so no
 deployment can run without them.
 """
 
