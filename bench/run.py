@@ -247,32 +247,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="load the servers in turn this many times, each for its share of --seconds, and add up: "
         "drift of the machine then falls on every server alike (default 1)",
     )
-    p.add_argument(
-        "--no-postgraphile",
-        action="store_true",
-        help="on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
-    )
-    p.add_argument(
-        "--rate",
-        type=float,
-        help="send this many requests/s on a fixed schedule instead of as fast as answered (latency at a given load)",
-    )
-    p.add_argument(
-        "--two-workers",
-        action="store_true",
-        help="also load the service run with two worker processes (uvicorn --workers 2)",
-    )
-    p.add_argument(
-        "--rate-limits",
-        action="store_true",
-        help=f"also load the service with rate limits on ({RATE_LIMITED}: counted, never reached), for their cost",
-    )
-    p.add_argument(
-        "--variants",
-        action="store_true",
-        help="also load the service with the audit log off, with the field policy off, and with queries"
+    flags = {
+        "--no-postgraphile": "on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
+        "--two-workers": "also load the service run with two worker processes (uvicorn --workers 2)",
+        "--rate-limits": f"also load the service with rate limits on ({RATE_LIMITED}: counted, never reached), for their cost",
+        "--variants": "also load the service with the audit log off, with the field policy off, and with queries"
         " unplanned (bench/variants.py)",
-    )
+    }
+    for flag, text in flags.items():
+        p.add_argument(flag, action="store_true", help=text)
+    p.add_argument(
+        "--rate", type=float,
+        help="send this many requests/s on a fixed schedule instead of as fast as answered (latency at a given load)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.persons < 1 or args.seconds <= 0 or args.concurrency < 1 or args.rounds < 1:
         p.error("--persons, --seconds, --concurrency and --rounds must be positive")

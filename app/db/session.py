@@ -14,7 +14,7 @@ from app.config import VAR_DIR, Settings
 
 # Connections kept open. A request holds one while it reads, and the audit writer one more;
 # connections beyond the pool are opened and closed per request, which on PostgreSQL means a
-# new session and every statement prepared again (profiled: it cost more than the queries).
+# new session and every statement prepared again (which, profiled, cost more than the queries).
 POOL_SIZE = 32
 MAX_OVERFLOW = 32
 # PostgreSQL: connections kept for reads (app/db/request.py PostgresReader), out of the pool's;
@@ -44,9 +44,8 @@ def create_read_engine(settings: Settings) -> Engine | None:
     """SQLite only: a plain sqlite3 engine for the reads, run on the event loop itself, through
     one connection for the whole process (app/db/request.py SQLiteReader).
 
-    Through aiosqlite every statement is several hand-offs to a thread; measured here, that is
-    over 5 times the CPU of the same statement through sqlite3 (about 0.1 ms for our indexed
-    reads, less than the hand-offs cost). In WAL mode a reader never waits for a writer, so a
+    Through aiosqlite every statement is several hand-offs to a thread, which cost several times
+    what our indexed reads cost through sqlite3 (bench/README.md). In WAL mode a reader never waits for a writer, so a
     read cannot stall the loop on a lock. Mutations stay on the async engine, where waiting
     for SQLite's one writer lock does not block other requests; the audit log's batches have
     an engine of their own (create_audit_engine).
