@@ -16,7 +16,8 @@ Expanding IN lists (`bindparam(..., expanding=True)`):
   prepared statements per connection, and one request's lists of 1 to 40 keys, one text per
   length, did not fit (they were prepared again and again; bench/README.md has the cost).
 - PostgreSQL: `col = ANY($n::VARCHAR[])`, one text whatever the lengths, so asyncpg prepares
-  each statement once per connection instead of once per length (cheaper: see `Reads`). The array is cast without a length: a cast to VARCHAR(18)[] would cut longer
+  each statement once per connection instead of once per length (cheaper: see `Reads`). The
+  array is cast without a length: a cast to VARCHAR(18)[] would cut longer
   keys short and match the wrong rows (SQLAlchemy drops the length on scalar casts for the
   same reason).
 """
