@@ -60,6 +60,8 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         print(
             f"with the audit log on, throughput is {results['graphql']['rps'] / results['no-audit']['rps']:.0%} of it off"
         )
+    if "pg-noauth" in results:
+        print(f"GraphQL / PostGraphile without tokens: {results['graphql']['rps'] / results['pg-noauth']['rps']:.2f}")
     if "graphql-2w" in results:
         print(f"two workers: {results['graphql-2w']['rps'] / results['graphql']['rps']:.2f} times the throughput of one")
     if "unplanned" in results:

@@ -87,15 +87,21 @@ def apply_functions(database_url: str) -> None:
         raise SetupError(f"bench/postgraphile/functions.sql failed: {e}") from e
 
 
-def start(stack: contextlib.ExitStack, database_url: str, secret: str, issuer: str, audience: str, tmp: Path) -> Server:
-    """PostGraphile as one Node process on a free loopback port; stopped when the stack closes."""
+def start(
+    stack: contextlib.ExitStack, database_url: str, secret: str, issuer: str, audience: str, tmp: Path,
+    *, auth: bool = True,
+) -> Server:  # fmt: skip
+    """PostGraphile as one Node process on a free loopback port; stopped when the stack closes.
+    Without `auth` it checks no token (and so runs no transaction per request for its claims)."""
     port = free_port()
     env = {
         **os.environ, "NODE_ENV": "production", "BENCH_PG_URL": libpq_url(database_url), "BENCH_PORT": str(port),
         "BENCH_JWT_SECRET": secret, "BENCH_JWT_ISSUER": issuer, "BENCH_JWT_AUDIENCE": audience,
+        "BENCH_NO_AUTH": "" if auth else "1",
     }  # fmt: skip
     node = shutil.which("node") or "node"
-    return start_process(stack, "postgraphile", [node, "server.js"], port, env, tmp, cwd=NODE_DIR)
+    name = "postgraphile" if auth else "pg-noauth"
+    return start_process(stack, name, [node, "server.js"], port, env, tmp, cwd=NODE_DIR)
 
 
 # --- the comparison with the service's answer ----------------------------------------------------
