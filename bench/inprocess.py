@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         os.environ.update({"XINZHENG_DATABASE_URL": database_url, "XINZHENG_JWT_SECRET": secret,
                            "XINZHENG_ENV": "dev", "XINZHENG_JWT_ISSUER": run.JWT_ISSUER,
-                           "XINZHENG_JWT_AUDIENCE": run.JWT_AUDIENCE})  # fmt: skip
+                           "XINZHENG_JWT_AUDIENCE": run.JWT_AUDIENCE,
+                           "XINZHENG_RATE_LIMITS": "off"})  # fmt: skip  # as bench/run.py's servers
         figures = asyncio.run(measure(args, token, subjects))
     print(f"\n{'app':<10} {'best ms':>8} {'median ms':>10}")
     for name, values in figures.items():
