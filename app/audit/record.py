@@ -30,8 +30,15 @@ MAX_CODE = 64  # consent id, case number, request id, client address
 MAX_PURPOSE = 32
 
 
+# Characters no database can store as text: NUL (PostgreSQL refuses it) and lone surrogates (not
+# UTF-8). A caller can spell them where the request's own checks do not reach (a GraphQL string
+# escape, "\\u0000", in an argument the entry records): kept as U+FFFD, so the entry is stored.
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
 def _cut(value: str | None, limit: int) -> str | None:
-    return None if value is None else value[:limit]
+    """Text a caller chose, as the entry keeps it: cut to its column, and storable."""
+    return None if value is None else _NOT_TEXT.sub("\ufffd", value[:limit])
 
 DENIALS = {ErrorCode.FORBIDDEN, ErrorCode.CONSENT_REQUIRED, ErrorCode.CASE_NUMBER_REQUIRED}
 
