@@ -18,7 +18,7 @@ from app.execution.documents import DocumentCache, Documents
 from app.execution.executor import executor_class
 from app.schema.mutation import Mutation
 from app.schema.query import Query
-from app.schema.scalars import SCALAR_OVERRIDES
+from app.schema.scalars import SCALAR_MAP
 
 # Parsed and validated documents are reused across requests: the same query text is never
 # parsed or validated twice (keyed by the text; clients send a few distinct queries). Bounded
@@ -65,9 +65,8 @@ def build_schema(
         ],
         # Suggestions ("did you mean ...") map the schema for a prober; dev keeps them for humans.
         # Hidden in prod: in validation and variable errors (below), and in strawberry's own.
-        config=StrawberryConfig(disable_field_suggestions=prod),
+        config=StrawberryConfig(disable_field_suggestions=prod, scalar_map=SCALAR_MAP),
         execution_context_class=executor,
-        scalar_overrides=SCALAR_OVERRIDES,
     )
     # strawberry has no public name for its graphql-core schema; `_schema` is the one its own docs use.
     documents = schema.documents = Documents(

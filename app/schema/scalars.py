@@ -25,11 +25,11 @@ def _parse_datetime(value: str) -> dt.datetime:
 
 
 DATETIME = strawberry.scalar(
-    dt.datetime,
     name="DateTime",
     description="Date with time (isoformat)",
     serialize=methodcaller("isoformat"),
     parse_value=wrap_parser(_parse_datetime, "DateTime", exceptions=(ValueError, OverflowError)),
 )
 
-SCALAR_OVERRIDES: dict[object, Any] = {dt.datetime: DATETIME}
+# For StrawberryConfig(scalar_map=...): Python's datetime is this DateTime.
+SCALAR_MAP: dict[object, Any] = {dt.datetime: DATETIME}
