@@ -150,7 +150,9 @@ def parse_certificate_identifier(value: str) -> CertificateIdentifier:
     return CertificateIdentifier(type_code, issuer, serial, version)
 
 
-_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of surrogate pairs
+# Characters no database stores as text: NUL (PostgreSQL refuses it) and the halves of surrogate
+# pairs (not UTF-8). The one definition: the view's body check and the audit record use it too.
+NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse_text(value: str, what: str, max_length: int) -> str:
@@ -160,6 +162,6 @@ def parse_text(value: str, what: str, max_length: int) -> str:
     text = value.strip()
     if not 1 <= len(text) <= max_length:
         raise InvalidIdentifier(f"{what} must be 1 to {max_length} characters")
-    if _NOT_TEXT.search(text):
+    if NOT_TEXT.search(text):
         raise InvalidIdentifier(f"{what} holds a character that is not text (NUL, or half of a surrogate pair)")
     return text

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
+from app.identifiers import NOT_TEXT
 from app.ratelimit import RateLimiter, RateLimitExceeded
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
@@ -47,7 +47,6 @@ log = logging.getLogger("xinzheng.audit")
 
 MAX_BODY_BYTES = 256 * 1024  # a credit query is a few hundred bytes; this is generous
 BODY_SECONDS = 10.0  # a body still arriving after this is refused: a client trickling bytes holds nothing
-NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of surrogate pairs
 MAX_VARIABLE_DEPTH = 32  # the deepest input type nests a few levels; anything deeper is not a request
 ALLOWED_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
 

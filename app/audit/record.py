@@ -18,6 +18,7 @@ from typing import Any
 from app.audit.chain import query_hash
 from app.auth.tokens import PUBLIC, Principal
 from app.errors import ErrorCode
+from app.identifiers import NOT_TEXT
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SECRET_NAME = re.compile(r"token|secret|password|passwd|document|private|credential|key", re.IGNORECASE)
@@ -30,15 +31,11 @@ MAX_CODE = 64  # consent id, case number, request id, client address
 MAX_PURPOSE = 32
 
 
-# Characters no database can store as text: NUL (PostgreSQL refuses it) and lone surrogates (not
-# UTF-8). A caller can spell them where the request's own checks do not reach (a GraphQL string
-# escape, "\\u0000", in an argument the entry records): kept as U+FFFD, so the entry is stored.
-_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
-
-
 def _cut(value: str | None, limit: int) -> str | None:
-    """Text a caller chose, as the entry keeps it: cut to its column, and storable."""
-    return None if value is None else _NOT_TEXT.sub("\ufffd", value[:limit])
+    """Text a caller chose, as the entry keeps it: cut to its column, and storable. A caller can
+    spell NOT_TEXT where the request's own checks do not reach (a GraphQL string escape,
+    "\\u0000", in an argument the entry records): kept as U+FFFD, so the entry is stored."""
+    return None if value is None else NOT_TEXT.sub("\ufffd", value[:limit])
 
 DENIALS = {ErrorCode.FORBIDDEN, ErrorCode.CONSENT_REQUIRED, ErrorCode.CASE_NUMBER_REQUIRED}
 
