@@ -96,6 +96,8 @@ class Settings:
     query_limits: Limits = field(default_factory=Limits)
     # How long a request may run before it is stopped and answered (SPEC section 9), in seconds.
     request_timeout: float = 10.0
+    # How long a request's head (request line and headers) may take to arrive (app/protocol.py).
+    header_timeout: float = 10.0
     # Requests per window by role (SPEC sections 8 and 9), counted in Redis when a URL is
     # given (shared by every worker and instance), else in each worker process.
     rate_limits: RateLimits = field(default_factory=_default_rate_limits)
@@ -149,10 +151,16 @@ class Settings:
             audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
             query_limits=_query_limits(environ.get("XINZHENG_QUERY_LIMITS", "")),
             request_timeout=float(_positive_int(environ, "XINZHENG_REQUEST_TIMEOUT", 10)),
+            header_timeout=header_timeout(environ),
             rate_limits=RateLimits.parse(environ.get("XINZHENG_RATE_LIMITS") or DEFAULT_RATE_LIMITS),
             redis_url=_redis_url(environ.get("XINZHENG_REDIS_URL") or None),
             redis_prefix=environ.get("XINZHENG_REDIS_PREFIX") or "xinzheng",
         )
+
+
+def header_timeout(environ: Mapping[str, str]) -> float:
+    """XINZHENG_HEADER_TIMEOUT, read by Settings and by each worker's HTTP protocol (app/protocol.py)."""
+    return float(_positive_int(environ, "XINZHENG_HEADER_TIMEOUT", 10))
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -62,7 +62,8 @@ def start_server(
     """uvicorn on a free loopback port, running `app` (one worker unless said); stopped when the stack closes."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+               "--http", "app.protocol:BoundedHttpToolsProtocol"]  # as `xinzheng serve` runs it  # fmt: skip
     return start_process(stack, name, command, port, env, tmp)
 
 

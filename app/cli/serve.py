@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        # uvicorn's httptools protocol with a bound on the request head's size and arrival time.
+        http="app.protocol:BoundedHttpToolsProtocol",
     )
     return 0
 
