@@ -6,7 +6,8 @@ argument values of tests/api/test_generated_equivalence.py) under every role's t
 bodies are generated as random bytes and random JSON. For each request:
 - no 5xx and no INTERNAL_SERVER_ERROR: every input is the caller's to get wrong;
 - no field carries a value that FIELD_POLICY denies to every column the caller could read it
-  under (its own role's, or the public register's for search hits);
+  under (its own role's, or the public register's for search hits), and a field the caller's
+  column masks (and the register's does not show in full) carries only a masked value;
 - the answer's `auditSeq` follows the previous one: one entry per request, none skipped.
 
 Bounded and deterministic (`derandomize=True`); the app and its copy of the city are this
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +28,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from graphql import DocumentNode, GraphQLList, GraphQLNonNull, GraphQLObjectType
+from stdnum.cn import ric, uscc
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from app.auth.policy import FIELD_POLICY, REGISTER_VIEW, Grant
+from app.auth.policy import FIELD_POLICY, REGISTER_VIEW, FieldRule, Grant
 from app.auth.roles import Role
+from app.domain.enums import HolderKind
 from app.main import create_app
 from tests.api.conftest import Tokens, settings_for
 from tests.api.test_compiled_execution import role_token
@@ -101,8 +105,31 @@ def past_the_policy(value: Any, gql_type: Any, role: Role, path: str = "") -> li
         rule = FIELD_POLICY[f"{gql_type.name}.{key}"]
         if item is not None and {rule.grants[role], rule.grants[REGISTER_VIEW]} == {Grant.DENIED}:
             found.append(f"{path}.{key}")
+        elif item is not None and rule.grants[role] == Grant.MASKED and rule.grants[REGISTER_VIEW] != Grant.FULL:
+            if unmasked(rule, item, value):
+                found.append(f"{path}.{key} (unmasked)")
         found += past_the_policy(item, gql_type.fields[key].type, role, f"{path}.{key}")
     return found
+
+
+def unmasked(rule: FieldRule, item: Any, siblings: dict[str, Any]) -> bool:
+    """Does a value shown under a MASKED grant still need masking? Masks keep what they keep and
+    star the rest, so a masked value is its own mask. A holder id is masked only for a person:
+    its kind is the answer's `holderKind` when asked for, else told by the value itself."""
+    assert rule.mask is not None
+    kind = siblings.get("holderKind")
+    if kind is None and isinstance(item, str) and uscc.is_valid(item) and not ric.is_valid(item):
+        kind = HolderKind.ENTERPRISE.value
+    source = SimpleNamespace(holder_kind=HolderKind(kind)) if kind else None
+    return bool(rule.mask(item, source) != item)
+
+
+def test_the_masking_check_can_fail() -> None:
+    person_id, bank_code = "330106198503120028", "91330100MA2H00001P"
+    id_rule, holder_rule = FIELD_POLICY["Person.idNumber"], FIELD_POLICY["Certificate.holderId"]
+    assert unmasked(id_rule, person_id, {}) and not unmasked(id_rule, "330106********0028", {})
+    assert unmasked(holder_rule, person_id, {"holderKind": "PERSON"}) and unmasked(holder_rule, person_id, {})
+    assert not unmasked(holder_rule, bank_code, {}) and not unmasked(holder_rule, bank_code, {"holderKind": "ENTERPRISE"})
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
