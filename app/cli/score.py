@@ -1,4 +1,8 @@
-"""`xinzheng score recompute`: recompute every stored credit score from the facts on file."""
+"""`xinzheng score recompute [--due]`: recompute stored credit scores from the facts on file.
+
+`--due` recomputes only the scores whose facts the date has moved on since (each stored score
+knows the last day it holds): the daily job. Reads never show a score past that day even when
+the job did not run (app/scoring/current.py); the job keeps them from computing it each time."""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("score", help="credit scores")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     recompute = actions.add_parser("recompute", help="recompute every person's and enterprise's score")
+    recompute.add_argument(
+        "--due", action="store_true", help="only the scores that no longer hold today (run daily)"
+    )
     recompute.set_defaults(func=run)
 
 
@@ -20,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
     from app.scoring.rules import MODEL_VERSION
 
     started = time.perf_counter()
-    count = asyncio.run(_recompute(Settings.from_env()))
-    print(f"recomputed {count} score(s) with model {MODEL_VERSION} in {time.perf_counter() - started:.1f}s")
+    count = asyncio.run(_recompute(Settings.from_env(), due_only=args.due))
+    which = "due " if args.due else ""
+    print(f"recomputed {count} {which}score(s) with model {MODEL_VERSION} in {time.perf_counter() - started:.1f}s")
     return 0
 
 
-async def _recompute(settings: Settings) -> int:
+async def _recompute(settings: Settings, *, due_only: bool) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from app import clock
@@ -37,6 +45,6 @@ async def _recompute(settings: Settings) -> int:
         try:
             # One transaction: a run that fails half-way leaves the old scores, not a mixture.
             async with engine.begin() as conn:
-                return await recompute_scores(conn, None, today=clock.today())
+                return await recompute_scores(conn, None, today=clock.today(), due_only=due_only)
         except DBAPIError as e:
             raise CliError(f"the database refused the new scores: {reason(e)}") from None

@@ -22,6 +22,7 @@ from app.db.models import (
     Certificate,
     CertificateType,
     Consent,
+    CreditFlag,
     CreditScore,
     Enterprise,
     Licence,
@@ -44,6 +45,7 @@ certificates = Certificate.__table__
 certificate_types = CertificateType.__table__
 consents = Consent.__table__
 scores = CreditScore.__table__
+flags = CreditFlag.__table__
 
 KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 # Lists keyed by holder filter on both columns of their (holder_kind, holder_id) index: on the
@@ -98,6 +100,7 @@ CONSENTS = hot(
     .where(consents.c.holder_kind.in_(KINDS), consents.c.holder_id.in_(KEYS))
     .order_by(consents.c.granted_at.desc(), consents.c.id),
 )
+FLAGS = hot("flags", select(flags).where(flags.c.holder_kind.in_(KINDS), flags.c.holder_id.in_(KEYS)))
 SCORES = hot("scores", select(scores).where(scores.c.holder_kind.in_(KINDS), scores.c.holder_id.in_(KEYS)))
 access_records = AccessRecord.__table__
 # (kind, holder id, page size, the id after which the page starts)
@@ -240,6 +243,10 @@ class Loaders:
     @cached_property
     def consents(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
         return _all_each(self._db, CONSENTS, _holder_key, _holder_id)
+
+    @cached_property
+    def flags(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:
+        return _all_each(self._db, FLAGS, _holder_key, _holder_id)
 
     @cached_property
     def score(self) -> BatchLoader[HolderKey, Row[Any] | None]:

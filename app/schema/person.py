@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
+from app.scoring.current import current_score
 from app.schema.audit import AccessRecordType
 from app.schema.pagination import Connection
 from app.auth.enforce import View
@@ -58,7 +59,7 @@ class PersonType:
 
     @strawberry.field
     async def credit_score(self, info: Info[Context, None]) -> CreditScoreType | None:
-        row = await info.context.loaders.score.load(self.key)
+        row = await current_score(info.context, self.key)
         return CreditScoreType.from_row(row) if row else None
 
     @strawberry.field

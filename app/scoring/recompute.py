@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.clock import now
 from app.db.models import CreditFlag, CreditScore, Enterprise, Licence, Penalty, Person
 from app.domain.enums import CreditFlagKind, HolderKind, PenaltySeverity, PenaltyStatus
-from app.scoring.rules import FlagFact, LicenceFact, PenaltyFact, compute
+from app.scoring.rules import FlagFact, LicenceFact, PenaltyFact, compute, holds_until
 
 Holder = tuple[HolderKind, str]
 
@@ -81,10 +81,11 @@ def _upsert(dialect: Any) -> Any:
         scores.c.model_version != new.model_version,
         # JSON has no equality operator on PostgreSQL; the serialised text is stable.
         cast(scores.c.factors, Text) != cast(new.factors, Text),
+        scores.c.holds_until.is_distinct_from(new.holds_until),
     )
     return stmt.on_conflict_do_update(
         index_elements=[scores.c.holder_kind, scores.c.holder_id],
-        set_={c: new[c] for c in ("score", "grade", "model_version", "computed_at", "factors")},
+        set_={c: new[c] for c in ("score", "grade", "model_version", "computed_at", "factors", "holds_until")},
         where=changed,
     )
 
@@ -92,8 +93,9 @@ def _upsert(dialect: Any) -> Any:
 STATEMENTS = {"sqlite": _Statements.build(sqlite), "postgresql": _Statements.build(postgresql)}
 
 
-async def recompute_scores(conn: AsyncConnection, holders: set[Holder] | None, *, today: dt.date) -> int:
-    """Recompute and store the scores of these subjects (None: every one); returns how many exist."""
+async def recompute_scores(conn: AsyncConnection, holders: set[Holder] | None, *, today: dt.date, due_only: bool = False) -> int:
+    """Recompute and store the scores of these subjects (None: every one, or with `due_only`
+    every one whose stored score no longer holds today); returns how many were recomputed."""
     statements = STATEMENTS[conn.dialect.name]
     computed_at = now()
     total = 0
@@ -103,7 +105,10 @@ async def recompute_scores(conn: AsyncConnection, holders: set[Holder] | None, *
         # plan scans the whole table for each batch: 100 times slower. Plan each run afresh.
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     for kind in HolderKind:
-        batches = _all_ids(conn, kind) if holders is None else _given_ids(conn, statements, kind, holders)
+        if holders is not None:
+            batches = _given_ids(conn, statements, kind, holders)
+        else:
+            batches = _due_ids(conn, kind, today) if due_only else _all_ids(conn, kind)
         async for ids in batches:
             total += await _score_batch(conn, statements, kind, ids, today=today, computed_at=computed_at)
     return total
@@ -115,6 +120,25 @@ async def _all_ids(conn: AsyncConnection, kind: HolderKind) -> AsyncIterator[lis
     last = ""
     while True:
         ids = list((await conn.execute(select(key).where(key > last).order_by(key).limit(BATCH))).scalars())
+        if ids:
+            yield ids
+        if len(ids) < BATCH:
+            return
+        last = ids[-1]
+
+
+async def _due_ids(conn: AsyncConnection, kind: HolderKind, today: dt.date) -> AsyncIterator[list[str]]:
+    """The subjects of a kind whose stored score no longer holds today (or says not until when)."""
+    due = or_(scores.c.holds_until.is_(None), scores.c.holds_until < today)
+    last = ""
+    while True:
+        query = (
+            select(scores.c.holder_id)
+            .where(scores.c.holder_kind == kind.value, scores.c.holder_id > last, due)
+            .order_by(scores.c.holder_id)
+            .limit(BATCH)
+        )
+        ids = list((await conn.execute(query)).scalars())
         if ids:
             yield ids
         if len(ids) < BATCH:
@@ -147,29 +171,34 @@ async def _score_batch(
     licence_facts: dict[str, list[LicenceFact]] = defaultdict(list)
     flag_facts: dict[str, list[FlagFact]] = defaultdict(list)
     for r in await conn.execute(statements.penalties, params):
-        penalty_facts[r.holder_id].append(
-            PenaltyFact(PenaltySeverity(r.severity), PenaltyStatus(r.status), r.decided_on)
-        )
+        penalty_facts[r.holder_id].append(PenaltyFact(PenaltySeverity(r.severity), PenaltyStatus(r.status), r.decided_on))
     for r in await conn.execute(statements.licences, params):
         licence_facts[r.holder_id].append(LicenceFact(r.status, r.valid_from, r.valid_to))
     for r in await conn.execute(statements.flags, params):
         flag_facts[r.holder_id].append(FlagFact(CreditFlagKind(r.flag), r.since, r.until))
     rows = []
     for holder_id in ids:
-        score = compute(penalty_facts[holder_id], licence_facts[holder_id], flag_facts[holder_id], today=today)
+        facts = (penalty_facts[holder_id], licence_facts[holder_id], flag_facts[holder_id])
         rows.append(
-            {
-                "holder_kind": kind.value,
-                "holder_id": holder_id,
-                "score": score.score,
-                "grade": score.grade,
-                "model_version": score.model_version,
-                "computed_at": computed_at,
-                "factors": [{"code": f.code, "description": f.description, "impact": f.impact} for f in score.factors],
-            }
+            {"holder_kind": kind.value, "holder_id": holder_id, **score_row(*facts, today=today, computed_at=computed_at)}
         )
     await conn.execute(statements.upsert, rows)
     return len(rows)
+
+
+def score_row(
+    penalties: list[PenaltyFact], licences: list[LicenceFact], flags: list[FlagFact], *, today: dt.date, computed_at: dt.datetime
+) -> dict[str, Any]:
+    """A subject's score as stored (and as a read shows one computed afresh: app/scoring/current.py)."""
+    score = compute(penalties, licences, flags, today=today)
+    return {
+        "score": score.score,
+        "grade": score.grade,
+        "model_version": score.model_version,
+        "computed_at": computed_at,
+        "factors": [{"code": f.code, "description": f.description, "impact": f.impact} for f in score.factors],
+        "holds_until": holds_until(penalties, licences, flags, today=today) or dt.date.max,
+    }
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

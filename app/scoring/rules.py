@@ -26,6 +26,7 @@ FLAG_POINTS = {
     CreditFlagKind.HONOUR_LIST: 60,
     CreditFlagKind.TAX_A_GRADE: 40,
 }
+ONE_DAY = dt.timedelta(days=1)
 GRADES = ((850, "AAA"), (750, "AA"), (650, "A"), (550, "B"), (450, "C"), (MIN_SCORE, "D"))
 
 DESCRIPTIONS = {
@@ -36,7 +37,11 @@ DESCRIPTIONS = {
     "DISHONEST_DEBTOR": "listed as a dishonest judgment debtor (失信被执行人)",
     "HONOUR_LIST": "on an honour list (守信激励名单)",
     "TAX_A_GRADE": "tax credit grade A (纳税信用A级)",
+    "OTHER_FACTORS": "the other factors, together",
 }
+# When more factors moved a score than MAX_REASONS, the last reason shown is the rest together,
+# so that the reasons shown always add up to the score's distance from BASE_SCORE.
+OTHER = "OTHER_FACTORS"
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,7 @@ def grade_of(score: int) -> str:
     return next(grade for floor, grade in GRADES if score >= floor)
 
 
-def compute(
-    penalties: list[PenaltyFact], licences: list[LicenceFact], flags: list[FlagFact], *, today: dt.date
-) -> Score:
+def compute(penalties: list[PenaltyFact], licences: list[LicenceFact], flags: list[FlagFact], *, today: dt.date) -> Score:
     impacts: dict[str, float] = {}
     for p in penalties:
         if p.status == PenaltyStatus.REVOKED or p.decided_on > today:
@@ -106,8 +109,59 @@ def compute(
         if f.since <= today and (f.until is None or today <= f.until):
             code = CreditFlagKind(f.flag).value
             impacts[code] = FLAG_POINTS[CreditFlagKind(f.flag)]  # one listing or several: once
-    factors = [Factor(code, DESCRIPTIONS[code], round(v)) for code, v in impacts.items() if round(v)]
-    # Adverse-action style: the most negative reasons first, then the strongest positive ones.
-    factors.sort(key=lambda f: (f.impact >= 0, f.impact if f.impact < 0 else -f.impact, f.code))
+    factors = sorted((Factor(code, DESCRIPTIONS[code], round(v)) for code, v in impacts.items() if round(v)), key=_adverse_first)
     score = max(MIN_SCORE, min(MAX_SCORE, BASE_SCORE + sum(f.impact for f in factors)))
-    return Score(score, grade_of(score), MODEL_VERSION, tuple(factors[:MAX_REASONS]))
+    return Score(score, grade_of(score), MODEL_VERSION, _reasons(factors))
+
+
+def _adverse_first(f: Factor) -> tuple[bool, int, str]:
+    """Adverse-action style: the most negative reasons first, then the strongest positive ones."""
+    return (f.impact >= 0, f.impact if f.impact < 0 else -f.impact, f.code)
+
+
+def _reasons(factors: list[Factor]) -> tuple[Factor, ...]:
+    """At most MAX_REASONS, adding up to all of them: past that, the rest are one reason."""
+    if len(factors) <= MAX_REASONS:
+        return tuple(factors)
+    shown, rest = factors[: MAX_REASONS - 1], sum(f.impact for f in factors[MAX_REASONS - 1 :])
+    if rest:
+        shown.append(Factor(OTHER, DESCRIPTIONS[OTHER], rest))
+    return tuple(sorted(shown, key=_adverse_first))
+
+
+def holds_until(
+    penalties: list[PenaltyFact], licences: list[LicenceFact], flags: list[FlagFact], *, today: dt.date
+) -> dt.date | None:
+    """The last day on which these facts give the score they give today (None: every day after).
+
+    The date alone moves a score when a penalty's decision day comes or its age crosses a
+    recency bound, a licence comes into force or ends, a flag starts or ends. Stored with the
+    score, it tells a read when the stored score no longer holds (app/scoring/current.py).
+    """
+    changes: list[dt.date] = []
+    for p in penalties:
+        if p.status != PenaltyStatus.REVOKED:
+            changes.append(p.decided_on)
+            if p.decided_on.year < dt.MAXYEAR - 10:  # (5 years after year 9989 is past the calendar)
+                changes += (_lighter_from(p.decided_on, months) for months, _ in RECENCY)
+    for lic in licences:
+        changes.append(lic.valid_from)
+        if lic.valid_to is not None and lic.valid_to < dt.date.max:
+            changes.append(lic.valid_to + ONE_DAY)
+    for f in flags:
+        changes.append(f.since)
+        if f.until is not None and f.until < dt.date.max:
+            changes.append(f.until + ONE_DAY)
+    coming = [day for day in changes if day > today]
+    return min(coming) - ONE_DAY if coming else None
+
+
+def _lighter_from(decided_on: dt.date, months: int) -> dt.date:
+    """The first day on which a decision is no longer younger than `months` (`_recency_weight`'s
+    test turns false): about `months` calendar months later, found with the same add_months."""
+    day = add_months(decided_on, months)
+    while add_months(day - ONE_DAY, -months) >= decided_on:
+        day -= ONE_DAY
+    while add_months(day, -months) < decided_on:
+        day += ONE_DAY
+    return day

@@ -122,20 +122,34 @@ def test_the_same_facts_give_the_same_score_in_any_order() -> None:
         assert compute(penalties, licences, flags, today=TODAY) == first
 
 
-def test_reasons_show_the_most_negative_first_and_at_most_four() -> None:
+def test_reasons_show_the_most_negative_first_and_at_most_four_adding_up_to_the_score() -> None:
     score = compute(
         [penalty(MINOR, 10), penalty(GENERAL, 10), penalty(SERIOUS, 10)],
         [licence()],
         [flag(CreditFlagKind.DISHONEST_DEBTOR), flag(CreditFlagKind.HONOUR_LIST)],
         today=TODAY,
     )
-    assert [f.code for f in score.factors] == [
-        "DISHONEST_DEBTOR",
-        "PENALTY_SERIOUS",
-        "PENALTY_GENERAL",
-        "PENALTY_MINOR",
+    # Six factors moved it: the three most negative, then the other three together (-10 + 60 + 5).
+    assert [(f.code, f.impact) for f in score.factors] == [
+        ("DISHONEST_DEBTOR", -250),
+        ("PENALTY_SERIOUS", -120),
+        ("PENALTY_GENERAL", -40),
+        ("OTHER_FACTORS", 55),
     ]
     assert len(score.factors) == MAX_REASONS
+    assert BASE_SCORE + sum(f.impact for f in score.factors) == 345  # clamped to the floor, 350
+    assert score.score == MIN_SCORE
+
+
+def test_factors_past_the_fourth_that_cancel_out_are_not_a_reason() -> None:
+    score = compute(
+        [penalty(GENERAL, 10), penalty(SERIOUS, 10), penalty(MINOR, 10)],
+        [licence()] * 2,  # +10, and the MINOR penalty's -10: nothing together
+        [flag(CreditFlagKind.DISHONEST_DEBTOR)],
+        today=TODAY,
+    )
+    assert [f.code for f in score.factors] == ["DISHONEST_DEBTOR", "PENALTY_SERIOUS", "PENALTY_GENERAL"]
+    assert BASE_SCORE + sum(f.impact for f in score.factors) == 290 and score.score == MIN_SCORE
 
 
 def test_a_factor_left_out_of_the_reasons_still_counts() -> None:

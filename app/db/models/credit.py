@@ -41,3 +41,6 @@ class CreditScore(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # [{"code", "description", "impact"}], most negative first
     factors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The last day the score holds with the facts on file (app/scoring/rules.py holds_until):
+    # 9999-12-31 for ever; none (stored before it was kept) reads as due.
+    holds_until: Mapped[dt.date | None]
