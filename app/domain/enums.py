@@ -30,6 +30,18 @@ class EnterpriseStatus(StrEnum):
     MOVED_OUT = "MOVED_OUT"  # 迁出
 
 
+# The national enterprise register's own terms for a status (SPEC section 8), which an import
+# may give instead of the enum's names; the API answers the enum.
+REGISTER_STATUS_TERMS: dict[str, EnterpriseStatus] = {
+    "存续": EnterpriseStatus.ACTIVE,
+    "在业": EnterpriseStatus.ACTIVE,
+    "停业": EnterpriseStatus.SUSPENDED,
+    "吊销": EnterpriseStatus.REVOKED,
+    "注销": EnterpriseStatus.CANCELLED,
+    "迁出": EnterpriseStatus.MOVED_OUT,
+}
+
+
 class PenaltySeverity(StrEnum):
     MINOR = "MINOR"
     GENERAL = "GENERAL"

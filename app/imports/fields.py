@@ -127,15 +127,26 @@ class FieldReader:
             return None
         return moment.replace(tzinfo=CHINA_STANDARD_TIME) if moment.tzinfo is None else moment
 
-    def enum(self, name: str, enum: type[E], *, allowed: frozenset[E] | None = None, why_not: str = "") -> E | None:
+    def enum(
+        self,
+        name: str,
+        enum: type[E],
+        *,
+        allowed: frozenset[E] | None = None,
+        why_not: str = "",
+        terms: Mapping[str, E] | None = None,
+    ) -> E | None:
+        """A member by its name, or (`terms`) by another word for it."""
         value = self._value(name, optional=False)
         if value is None:
             return None
         member = _member(enum, value)
+        if member is None and terms is not None and isinstance(value, str):
+            member = terms.get(value)
         if member is not None and (allowed is None or member in allowed):
             return member
         if member is None:
-            choices = [m.value for m in enum if allowed is None or m in allowed]
+            choices = [m.value for m in enum if allowed is None or m in allowed] + list(terms or ())
             self.fail(f"{name} must be one of {', '.join(choices)}, not {value!r}")
         else:
             self.fail(f"{name} cannot be {member.value}" + (f": {why_not}" if why_not else ""))

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.db.models import Authority, Certificate, Consent, CreditFlag, Enterprise, Licence, Penalty, Person
 from app.domain.enums import (
+    REGISTER_STATUS_TERMS,
     STORED_LICENCE_STATUSES,
     AuthorityType,
     CreditFlagKind,
@@ -115,7 +116,7 @@ def enterprise(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "name": r.text("name", c.name),
         "legal_rep_id_number": r.id_number("legal_rep_id_number"),
         "type": r.text("type", c.type),
-        "status": r.enum("status", EnterpriseStatus),
+        "status": r.enum("status", EnterpriseStatus, terms=REGISTER_STATUS_TERMS),
         "registered_capital": r.money("registered_capital"),
         "established_on": r.date("established_on"),
         "registered_address": r.text("registered_address", c.registered_address),

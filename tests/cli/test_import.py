@@ -62,9 +62,7 @@ async def query(database_url: str, sql: str) -> list[Any]:
         await engine.dispose()
 
 
-async def test_a_good_file_is_imported_and_importing_it_again_changes_nothing(
-    empty_database_url: str, tmp_path: Path
-) -> None:
+async def test_a_good_file_is_imported_and_importing_it_again_changes_nothing(empty_database_url: str, tmp_path: Path) -> None:
     url = empty_database_url
     city = write_jsonl(tmp_path / "city.jsonl", a_good_city())
 
@@ -93,9 +91,7 @@ async def test_a_good_file_is_imported_and_importing_it_again_changes_nothing(
     assert await table_contents(url) == before
 
 
-async def test_certificates_without_a_document_are_signed_by_their_issuer(
-    empty_database_url: str, tmp_path: Path
-) -> None:
+async def test_certificates_without_a_document_are_signed_by_their_issuer(empty_database_url: str, tmp_path: Path) -> None:
     url = empty_database_url
     done = xinzheng("import", str(write_jsonl(tmp_path / "city.jsonl", a_good_city())), database_url=url)
     assert done.returncode == 0, done.stderr
@@ -179,9 +175,7 @@ async def test_a_bad_input_names_every_bad_line_and_writes_nothing(empty_databas
     assert await row_counts(url) == before
 
 
-async def test_a_document_given_is_checked_against_the_issuers_key_and_the_line(
-    empty_database_url: str, tmp_path: Path
-) -> None:
+async def test_a_document_given_is_checked_against_the_issuers_key_and_the_line(empty_database_url: str, tmp_path: Path) -> None:
     url = empty_database_url
     id_card = certificate("ID_CARD", ALICE, P, ALICE, POLICE)
     first = [*AUTHORITIES, person(ALICE, "王芳"), enterprise(FIRM, rep=ALICE), id_card]
@@ -215,9 +209,7 @@ async def test_a_document_given_is_checked_against_the_issuers_key_and_the_line(
     assert await table_contents(url) == before  # the same document, kept as given
 
 
-async def test_a_later_import_may_refer_to_what_is_on_file_and_rescores_it(
-    empty_database_url: str, tmp_path: Path
-) -> None:
+async def test_a_later_import_may_refer_to_what_is_on_file_and_rescores_it(empty_database_url: str, tmp_path: Path) -> None:
     url = empty_database_url
     done = xinzheng("import", str(write_jsonl(tmp_path / "city.jsonl", a_good_city())), database_url=url)
     assert done.returncode == 0, done.stderr
@@ -247,3 +239,29 @@ def test_an_unmigrated_database_or_a_missing_file_is_one_line_not_a_traceback(tm
 def test_today_is_not_hidden_in_the_lines() -> None:
     """Guard for the tests above: their dates move with the day they run."""
     assert day(0) == dt.date.today().isoformat()
+
+
+async def test_an_enterprise_status_may_be_the_registers_own_word(empty_database_url: str, tmp_path: Path) -> None:
+    url = empty_database_url
+    terms = {"存续": "ACTIVE", "在业": "ACTIVE", "停业": "SUSPENDED", "吊销": "REVOKED", "注销": "CANCELLED", "迁出": "MOVED_OUT"}
+    codes = [
+        "91330106MA2H100016",
+        "91330106MA2H100029",
+        "91330106MA2H10003C",
+        "91330106MA2H10004F",
+        "91330106MA2H10005J",
+        "91330106MA2H10006M",
+    ]
+    lines = [person(BOB, "李明"), *[enterprise(code, rep=BOB, status=term) for code, term in zip(codes, terms, strict=True)]]
+    done = xinzheng("import", str(write_jsonl(tmp_path / "register.jsonl", lines)), database_url=url)
+    assert done.returncode == 0, done.stderr
+    stored = dict(await query(url, "select credit_code, status from enterprises"))
+    assert stored == dict(zip(codes, terms.values(), strict=True))
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [enterprise(FIRM, rep=BOB, status="在营")])
+    done = xinzheng("import", str(bad), database_url=url)
+    assert done.returncode == 1
+    assert (
+        "status must be one of ACTIVE, SUSPENDED, REVOKED, CANCELLED, MOVED_OUT, 存续, 在业, 停业, 吊销, 注销, 迁出, not '在营'"
+        in done.stderr
+    )
