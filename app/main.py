@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app import graphiql
 from app.audit.keys import audit_key
 from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
@@ -88,6 +89,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    if settings.is_dev:  # GraphiQL's assets, served by the service itself (app/graphiql); prod has none
+        app.add_route(graphiql.PREFIX + "/{version}/{name}", graphiql.asset, methods=["GET"])
     app.state.engine = engine
     app.state.read_engine = read_engine
     app.state.graphql = graphql  # the endpoint, and through it the schema and its caches (tests)

@@ -27,7 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app import clock
+from app import clock, graphiql
 from app.audit.record import AuditRecord, outcome_of, request_id_from
 from app.audit.store import AuditStore, AuditWriteFailed
 from app.auth.backend import authenticate
@@ -105,6 +105,10 @@ class GraphQLView(GraphQL):
         else:
             response = await self.handle(request)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """strawberry's hook for the IDE page: ours loads its assets from this service (app/graphiql)."""
+        return graphiql.page()
 
     async def handle(self, request: Request) -> Response:
         record = AuditRecord(
