@@ -203,6 +203,10 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     # --- Mutations are actions: who may call them is ACTION_POLICY's.
     "Mutation.grantConsent": action(SECRET, Action.CONSENT_GRANT),
     "Mutation.revokeConsent": action(SECRET, Action.CONSENT_REVOKE),
+    "Mutation.recordLicence": action(RESTRICTED, Action.LICENCE_RECORD),
+    "Mutation.recordPenalty": action(RESTRICTED, Action.PENALTY_RECORD),
+    "Mutation.repairPenalty": action(RESTRICTED, Action.PENALTY_REPAIR),
+    "Mutation.setLicenceStatus": action(RESTRICTED, Action.LICENCE_SET_STATUS),
     **fields("Viewer", "role sub org idNumber", everyone()),
     # --- Person (公民个人信息)
     "Person.idNumber": rule(SECRET, citizen=F, bank=M, counter=M, mask=mask_id_number),

@@ -110,3 +110,33 @@ class CreditScoreType:
             computed_at=row.computed_at,
             factors=[CreditFactorType(code=f["code"], description=f["description"], impact=f["impact"]) for f in row.factors],
         )
+
+
+@strawberry.input(
+    description="A licence decision, as an import's licence line gives it (SPEC section 8); under the token's authority, VALID."
+)
+class RecordLicenceInput:
+    decision_number: str
+    holder_kind: HolderKind
+    holder_id: str
+    category: str
+    title: str
+    content: str
+    decided_on: dt.date
+    valid_from: dt.date
+    valid_to: dt.date | None = strawberry.field(default=None, description="None: no end.")
+
+
+@strawberry.input(
+    description="A penalty decision, as an import's penalty line gives it (SPEC section 8); under the token's authority, ACTIVE."
+)
+class RecordPenaltyInput:
+    decision_number: str
+    holder_kind: HolderKind
+    holder_id: str
+    severity: PenaltySeverity
+    category: str
+    reason: str
+    basis: str
+    amount: Decimal | None = strawberry.field(description="Yuan, at most two decimals.")
+    decided_on: dt.date

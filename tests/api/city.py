@@ -37,6 +37,9 @@ FOOD = "91330104MA2H10002C"  # 钱塘食品有限公司: consents to BANK, and s
 LOGISTICS = "91330105MA2H10003X"  # 拱墅物流有限公司: the borrower's too, no consent to anyone
 SEARCH_PREFIX = "测试商贸"  # enterprises named 测试商贸00 .. 测试商贸24, for paging
 PAGED_ENTERPRISES = 25
+PAGED_LAST = "91330108MA2H200246"  # 测试商贸24有限公司
+POLICE_PENALTY = "杭公罚〔矩阵〕1号"
+POLICE_LICENCE = "杭公许〔矩阵〕1号"
 
 CONSENT_OK = "consent-borrower-loan"
 CONSENT_REVOKED = "consent-borrower-revoked"
@@ -69,6 +72,11 @@ def records() -> list[dict[str, Any]]:
 
     for i in range(PAGED_ENTERPRISES):
         r.append(enterprise(credit_code_with_check(f"91330108MA2H2{i:04d}"), f"{SEARCH_PREFIX}{i:02d}有限公司", STRANGER))
+    r += [
+        # The police's own records, for the issuer's mutations (tests/api/test_policy_matrix.py).
+        penalty(POLICE_PENALTY, "ENTERPRISE", PAGED_LAST, "GENERAL", -200) | {"authority_code": POLICE},
+        licence(POLICE_LICENCE, "ENTERPRISE", PAGED_LAST, valid_to=None) | {"authority_code": POLICE},
+    ]
     r += [
         penalty("杭市监罚〔近〕1号", "PERSON", BORROWER, "SERIOUS", -100),
         penalty("杭市监罚〔近〕2号", "PERSON", BORROWER, "GENERAL", -400, status="REPAIRED", repaired_on=days(-200)),

@@ -123,7 +123,7 @@ async def test_every_field_of_every_type_alike(twins: Twins, role: Role) -> None
         if role not in REACH.get(type_name, set()):
             continue
         r = route(type_name, role, ident)
-        if r is None:
+        if r is None or r.query.startswith("mutation"):  # mutations are never planned: one executor runs them
             continue
         fields = " ".join(selection(type_name, f) for f in OBJECT_FIELDS[type_name].fields)
         query = r.query.replace("{sel}", fields)
