@@ -66,15 +66,16 @@ class GraphQLRequest:
     extensions: dict[str, Any] | None = field(default=None)
 
 
-def negotiate(accept: str | None) -> str:
+def negotiate(accept: str | None) -> str | None:
     """The media type of the answer (RFC 9110 section 12.5.1): each type takes the quality of the
     most specific range that matches it; the highest quality wins, then a type named outright over
-    a wildcard, then the one named first, then application/json."""
+    a wildcard, then the one named first, then application/json. None when neither is acceptable
+    (the view answers 406, once it knows who asked)."""
     if accept is None or not accept.strip():
         return JSON
     ranges = [r for r in (_media_range(part) for part in accept.split(",")) if r is not None]
     best: tuple[float, int, int] | None = None
-    chosen = None
+    chosen: str | None = None
     for media_type in MEDIA_TYPES:
         matches = [
             (specificity, -position, quality)
@@ -87,9 +88,11 @@ def negotiate(accept: str | None) -> str:
         rank = (quality, specificity, position)
         if quality > 0 and (best is None or rank > best):
             best, chosen = rank, media_type
-    if chosen is None:
-        raise RequestRefused(f"the answer is written as {ACCEPTABLE}; the Accept header takes neither", 406)
     return chosen
+
+
+def not_acceptable() -> RequestRefused:
+    return RequestRefused(f"the answer is written as {ACCEPTABLE}; the Accept header takes neither", 406)
 
 
 def _media_range(part: str) -> tuple[str, float] | None:

@@ -41,7 +41,16 @@ from app.errors import ErrorCode, XinzhengError
 from app.ratelimit import RateLimiter, RateLimitExceeded
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
-from app.transport import JSON, RequestRefused, answer_status, negotiate, parse_body, parse_query_string, read_body
+from app.transport import (
+    JSON,
+    RequestRefused,
+    answer_status,
+    negotiate,
+    not_acceptable,
+    parse_body,
+    parse_query_string,
+    read_body,
+)
 
 log = logging.getLogger("xinzheng.audit")
 
@@ -109,9 +118,12 @@ class GraphQLView(GraphQL):
         media = JSON  # the answer's media type, until the Accept header is read
         try:
             try:
-                media = negotiate(request.headers.get("accept"))
+                accepted = negotiate(request.headers.get("accept"))
+                media = accepted or JSON
                 record.principal = authenticate(request, self.verifier)
                 await self.organisations.check(record.principal, db)
+                if accepted is None:
+                    raise not_acceptable()
                 if request.method not in ALLOWED_OPERATIONS:
                     raise RequestRefused("send queries as GET or POST, mutations as POST", 405, {"allow": "GET, POST"})
                 # Counted before the request is read: a caller over its limit costs no parsing.

@@ -24,7 +24,7 @@ CREDIT = """query Credit($id: String!, $a: AccessInput) { person(idNumber: $id, 
   idNumber name phone creditScore { score grade } } }"""
 BANK_ACCESS = {"id": city.BORROWER, "a": {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}}
 ENTRY = """query { auditLog(first: 100) { edges { node {
-  seq requestId operationType operationName outcome errorCodes fieldsMasked fieldsDenied queryHash variables } } } }"""
+  seq requestId actorRole actorOrg operationType operationName outcome errorCodes fieldsMasked fieldsDenied queryHash variables } } } }"""
 
 
 async def get(api: Api, params: dict[str, str] | None = None, *, token: str | None = None, accept: str | None = None,
@@ -90,10 +90,11 @@ async def test_the_answer_is_written_in_the_media_type_the_accept_header_prefers
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", f"{JSON};q=0, {GRAPHQL_RESPONSE};q=0",
                                     f"{JSON}; charset=iso-8859-1", "nonsense"])
 async def test_an_accept_header_that_takes_neither_type_is_a_406_with_its_audit_entry(api: Api, accept: str) -> None:
-    response = await api.post({"query": "{ me { role } }"}, headers={"accept": accept})
+    response = await api.post({"query": "{ me { role } }"}, token=api.tokens.bank, headers={"accept": accept})
     assert response.status_code == 406
     assert response.headers["content-type"] == JSON and "data" not in response.json()
-    assert (await entry(api, response))["outcome"] == "REJECTED"
+    found = await entry(api, response)
+    assert (found["outcome"], found["actorRole"], found["actorOrg"]) == ("REJECTED", "bank", city.BANK)
 
 
 @pytest.mark.parametrize(
