@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import sys
 
 import httpx
 import jwt
@@ -13,8 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.api.conftest import TEST_SECRET
-from tests.audit.conftest import XINZHENG, service_env
+from tests.audit.conftest import service_env
 from tests.http.conftest import LiveService
+from tests.live import xinzheng_command
 
 BANK = "91330100MA2H00001P"  # 惠民银行, in the demo city
 NO_DATABASE = "sqlite+aiosqlite:////nonexistent/xz.db"  # a refusal reads no database
@@ -22,9 +22,8 @@ NO_DATABASE = "sqlite+aiosqlite:////nonexistent/xz.db"  # a refusal reads no dat
 
 def token_command(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`xinzheng token` with the live service's environment (its secret, issuer and audience), and `env` on top."""
-    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
     return subprocess.run(
-        [*command, "token", *args], env={**service_env(database_url), **env}, capture_output=True, text=True, timeout=60
+        [*xinzheng_command(), "token", *args], env={**service_env(database_url), **env}, capture_output=True, text=True, timeout=60
     )
 
 
