@@ -86,8 +86,8 @@ class Settings:
     jwt_public_key: str | None
     jwt_issuer: str
     jwt_audience: str
-    # True when the HMAC secret is the generated dev one: prod refuses it, and
-    # only then may `xinzheng token` mint tokens.
+    # True when the HMAC secret is the generated dev one (var/dev-jwt-secret), which prod never
+    # uses; `xinzheng token` signs with whichever secret the service has, in dev only.
     dev_secret: bool
     # The audit log's checkpoint key (Ed25519, PEM); dev makes one in var/ when unset.
     audit_key_pem: str | None = None

@@ -1,9 +1,10 @@
 """The /graphql endpoint: one request in, one audit entry written, one answer out.
 
-Every POST, whatever its fate (a bad token, a malformed body, a syntax error, a denial, an
+Every request, whatever its fate (a bad token, a malformed body, a syntax error, a denial, an
 answer), ends in `_finish`, which writes the audit entry before anything leaves. If the entry
 cannot be written the caller gets AUDIT_UNAVAILABLE (HTTP 503) and no data, and a mutation's
-writes are rolled back with it: they commit together with their entry or not at all.
+writes are rolled back with it: they commit together with their entry or not at all. How a
+request is read, and which media type and status its answer gets, is app/transport.py's.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import strawberry
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -38,34 +38,24 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
-from app.identifiers import NOT_TEXT
 from app.ratelimit import RateLimiter, RateLimitExceeded
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
+from app.transport import (
+    JSON,
+    RequestRefused,
+    answer_status,
+    negotiate,
+    not_acceptable,
+    parse_body,
+    parse_query_string,
+    read_body,
+)
 
 log = logging.getLogger("xinzheng.audit")
 
-MAX_BODY_BYTES = 256 * 1024  # a credit query is a few hundred bytes; this is generous
-BODY_SECONDS = 10.0  # a body still arriving after this is refused: a client trickling bytes holds nothing
-MAX_VARIABLE_DEPTH = 32  # the deepest input type nests a few levels; anything deeper is not a request
-ALLOWED_OPERATIONS = {OperationType.QUERY, OperationType.MUTATION}
-
-
-class BodyRefused(XinzhengError):
-    """The HTTP body is not a GraphQL request this endpoint takes."""
-
-    code = ErrorCode.BAD_USER_INPUT
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class GraphQLRequest:
-    query: str
-    variables: dict[str, Any] | None
-    operation_name: str | None
+# What each method may run (the GraphQL-over-HTTP draft: GET never runs a mutation).
+ALLOWED_OPERATIONS = {"GET": {OperationType.QUERY}, "POST": {OperationType.QUERY, OperationType.MUTATION}}
 
 
 def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
@@ -85,7 +75,7 @@ class GraphQLView(GraphQL):
         dev: bool,
         timeout: float = 10.0,
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=False)
+        super().__init__(schema, graphql_ide="graphiql" if dev else None, allow_queries_via_get=True)
         self.timeout = timeout  # seconds a request may run (SPEC section 9)
         self.organisations = Organisations()
         self.engine = engine
@@ -100,7 +90,12 @@ class GraphQLView(GraphQL):
             await send({"type": "websocket.close", "code": 1003})
             return
         request = Request(scope, receive)
-        if request.method == "GET" and self.graphql_ide and "text/html" in request.headers.get("accept", ""):
+        if (
+            request.method == "GET"
+            and self.graphql_ide
+            and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params
+        ):
             response: Response = await self.render_graphql_ide(request)  # dev only; carries no query
         else:
             response = await self.handle(request)
@@ -120,15 +115,23 @@ class GraphQLView(GraphQL):
             self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres
         )
         context: Context | None = None
+        media = JSON  # the answer's media type, until the Accept header is read
         try:
             try:
+                accepted = negotiate(request.headers.get("accept"))
+                media = accepted or JSON
                 record.principal = authenticate(request, self.verifier)
                 await self.organisations.check(record.principal, db)
-                if request.method != "POST":
-                    raise BodyRefused("send GraphQL requests as POST with a JSON body", 405)
-                # Counted before the body is read: a caller over its limit costs no parsing.
+                if accepted is None:
+                    raise not_acceptable()
+                if request.method not in ALLOWED_OPERATIONS:
+                    raise RequestRefused("send queries as GET or POST, mutations as POST", 405, {"allow": "GET, POST"})
+                # Counted before the request is read: a caller over its limit costs no parsing.
                 await self.rate_limits.check(record.principal, record.client_address)
-                graphql_request = parse_body(await read_body(request), request.headers.get("content-type", ""))
+                if request.method == "GET":
+                    graphql_request = parse_query_string(request.scope["query_string"])
+                else:
+                    graphql_request = parse_body(await read_body(request), request.headers.get("content-type", ""))
                 record.request(graphql_request.query, graphql_request.variables, graphql_request.operation_name)
                 context = Context(
                     request=request,
@@ -146,33 +149,46 @@ class GraphQLView(GraphQL):
                         variable_values=graphql_request.variables,
                         context_value=context,
                         operation_name=graphql_request.operation_name,
-                        allowed_operation_types=ALLOWED_OPERATIONS,
+                        allowed_operation_types=ALLOWED_OPERATIONS[request.method],
+                        operation_extensions=graphql_request.extensions,
                     )
-            except BodyRefused as e:
-                return await self._finish(record, db, context, error_body(e.code, str(e)), e.status, executed=False)
+            except RequestRefused as e:
+                body = error_body(e.code, str(e))
+                return await self._finish(record, db, context, body, e.status, executed=False, headers=e.headers, media_type=media)
             except RateLimitExceeded as e:
                 body = error_body(e.code, str(e))
-                return await self._finish(record, db, context, body, e.http_status, executed=False, headers=e.headers)
+                return await self._finish(record, db, context, body, e.http_status, executed=False, headers=e.headers, media_type=media)
             except XinzhengError as e:
-                return await self._finish(record, db, context, error_body(e.code, str(e)), e.http_status, executed=False)
-            except (MissingQueryError, InvalidOperationTypeError, CannotGetOperationTypeError) as e:
+                body = error_body(e.code, str(e))
+                return await self._finish(record, db, context, body, e.http_status, executed=False, media_type=media)
+            except InvalidOperationTypeError as e:
+                record.operation(e.operation_type.value, None)
+                if e.operation_type is OperationType.MUTATION:  # over GET: never run, and the draft says 405
+                    body = error_body(ErrorCode.BAD_USER_INPUT, "mutations are sent as POST, never GET")
+                    return await self._finish(record, db, context, body, 405, executed=False, headers={"allow": "POST"}, media_type=media)
+                body = error_body(ErrorCode.BAD_USER_INPUT, "that operation cannot be run here")
+                return await self._finish(record, db, context, body, 400, executed=False, media_type=media)
+            except (MissingQueryError, CannotGetOperationTypeError) as e:
                 message = "no GraphQL query found" if isinstance(e, MissingQueryError) else "that operation cannot be run here"
-                return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False)
+                return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False, media_type=media)
             except TimeoutError:
                 # Stopped (a lock held in the database, say): nothing it wrote stands, and like
                 # every request it is in the audit log. Not the caller's fault: no 4xx.
                 log.warning("request %s stopped after %g s", record.request_id, self.timeout)
                 await db.discard_writes()
                 body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, f"the request took longer than {self.timeout:g} s and was stopped")
-                return await self._finish(record, db, context, body, 503, executed=True)
+                return await self._finish(record, db, context, body, 503, executed=True, media_type=media)
             except Exception:
                 # A fault of ours outside execution (execution's own are in the result): logged,
                 # answered without detail, and like every request, in the audit log.
                 log.exception("request %s failed outside execution", record.request_id)
                 await db.discard_writes()
                 body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
-                return await self._finish(record, db, context, body, 500, executed=False)
-            return await self._finish(record, db, context, result_body(result), 200, executed=executed(result))
+                return await self._finish(record, db, context, body, 500, executed=False, media_type=media)
+            ran = executed(result)
+            body = result_body(result, ran)
+            status = answer_status(media, executed=ran, error_codes=[e["extensions"]["code"] for e in body.get("errors", [])])
+            return await self._finish(record, db, context, body, status, executed=ran, media_type=media)
         finally:
             await db.close()
 
@@ -186,6 +202,7 @@ class GraphQLView(GraphQL):
         *,
         executed: bool,
         headers: dict[str, str] | None = None,
+        media_type: str = JSON,
     ) -> Response:
         await db.release_reads()
         codes = [e["extensions"]["code"] for e in body.get("errors", [])]
@@ -208,76 +225,10 @@ class GraphQLView(GraphQL):
         return Response(
             encode(body),
             status_code=status,
-            media_type="application/json",
+            media_type=media_type,
             # Answers carry personal data: no cache between the service and the caller keeps them.
             headers={"x-request-id": record.request_id, "cache-control": "no-store", **(headers or {})},
         )
-
-
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
-    chunks, size = [], 0
-    try:
-        async with asyncio.timeout(BODY_SECONDS):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise BodyRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise BodyRefused(f"the request body did not arrive within {BODY_SECONDS:g} s", 408) from None
-    except ClientDisconnect:
-        raise BodyRefused("the client went away before its request body arrived") from None
-    return b"".join(chunks)
-
-
-def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
-    """A GraphQL-over-HTTP JSON body. No batches: one operation per request, one audit entry."""
-    if "json" not in content_type.lower():
-        raise BodyRefused("the body must be JSON (Content-Type: application/json)", 415)
-    try:
-        data = json.loads(body, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError):
-        raise BodyRefused("the body is not valid JSON") from None
-    except RecursionError:  # arrays or objects nested thousands deep: JSON, but not a request
-        raise BodyRefused("the body is nested too deeply") from None
-    if isinstance(data, list):
-        raise BodyRefused("batched operations are not accepted: send one operation per request")
-    if not isinstance(data, dict):
-        raise BodyRefused("the body must be a JSON object")
-    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
-    if not isinstance(query, str) or not query.strip():
-        raise BodyRefused("the body names no GraphQL query")
-    if variables is not None and not isinstance(variables, dict):
-        raise BodyRefused("variables must be a JSON object")
-    if name is not None and not isinstance(name, str):
-        raise BodyRefused("operationName must be a string")
-    check_text(data)
-    return GraphQLRequest(query, variables, name)
-
-
-def check_text(data: Any) -> None:
-    """Every string of the request is text a database can store (no NUL, no half of a surrogate
-    pair, which JSON's \\u escapes can spell), and nothing is nested deeper than any input is."""
-    stack: list[tuple[Any, int]] = [(data, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_VARIABLE_DEPTH:
-            raise BodyRefused(f"the request is nested more than {MAX_VARIABLE_DEPTH} levels deep")
-        if isinstance(value, str):
-            if NOT_TEXT.search(value):
-                raise BodyRefused("the request holds a character that is not text (NUL, or half of a surrogate pair)")
-        elif isinstance(value, dict):
-            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-
-
-def _no_constant(name: str) -> Any:
-    """NaN and Infinity are not JSON (Python's parser takes them; the database would not)."""
-    raise ValueError(f"{name} is not JSON")
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -291,8 +242,9 @@ def encode(body: dict[str, Any]) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def result_body(result: ExecutionResult) -> dict[str, Any]:
-    body: dict[str, Any] = {"data": result.data}
+def result_body(result: ExecutionResult, ran: bool) -> dict[str, Any]:
+    """The GraphQL response: `data` only when execution started (GraphQL spec, section 7.1)."""
+    body: dict[str, Any] = {"data": result.data} if ran else {}
     if result.errors:
         body["errors"] = format_errors(result.errors)
     if result.extensions:

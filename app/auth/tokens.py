@@ -133,9 +133,15 @@ def mint(
     ttl: dt.timedelta = DEFAULT_TTL,
     now: dt.datetime | None = None,
 ) -> str:
-    """A token the service accepts. Dev only: prod never holds a key that can mint."""
-    if not settings.dev_secret:
-        raise InvalidToken("tokens are minted only in dev, with the generated dev secret")
+    """A token the service accepts, signed with its HMAC secret (XINZHENG_JWT_SECRET when one is
+    configured, else the generated dev one). Dev only: prod mints nothing, whatever key it holds."""
+    if not settings.is_dev:
+        raise InvalidToken("tokens are minted only in dev (XINZHENG_ENV=dev)")
+    if settings.jwt_public_key or not settings.jwt_secret:
+        raise InvalidToken(
+            "the service verifies tokens with XINZHENG_JWT_PUBLIC_KEY, whose private key it does not hold;"
+            " mint them where that key is, or unset it to use XINZHENG_JWT_SECRET"
+        )
     now = now or dt.datetime.now(dt.UTC)
     claims: dict[str, object] = {
         "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",
@@ -150,7 +156,6 @@ def mint(
     if id_number:
         claims["id_number"] = id_number
     principal_from_claims(claims)  # refuse to mint what verification would refuse
-    assert settings.jwt_secret
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 

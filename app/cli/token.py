@@ -1,4 +1,5 @@
-"""`xinzheng token`: print a dev token the running service accepts."""
+"""`xinzheng token`: print a dev token the running service accepts, signed with the secret it
+verifies with (XINZHENG_JWT_SECRET when set, else the generated dev secret). Prod refuses."""
 
 from __future__ import annotations
 

@@ -40,11 +40,6 @@ async def test_an_unknown_field_is_bad_user_input(api: Api) -> None:
     assert all_codes(body) == ["BAD_USER_INPUT"]
 
 
-async def test_queries_are_not_served_over_get(api: Api) -> None:
-    response = await api.client.get("/graphql", params={"query": "{ me { role } }"})
-    assert response.status_code != 200 or "data" not in response.text
-
-
 async def reads(api: Api, monkeypatch: pytest.MonkeyPatch, query: str, id_number: str) -> int:
     """The reads one request made, counted by its own database object (app/db/request.py)."""
     made: list[RequestDatabase] = []

@@ -215,12 +215,19 @@ async def test_off_turns_every_limit_off(city_database: str, clock: time_machine
         assert set(await svc.statuses(5, svc.tokens.bank)) == {200}
 
 
-async def test_only_post_graphql_is_counted(city_database: str, clock: time_machine.Coordinates) -> None:
-    async with service(city_database, "public=1/minute") as svc, svc.client() as client:
+async def test_graphql_over_get_counts_like_post_and_other_routes_do_not(
+    city_database: str, clock: time_machine.Coordinates
+) -> None:
+    """GET /graphql runs queries (the GraphQL-over-HTTP draft), so it counts against the caller's
+    limit as POST does, before its parameters are read; /healthz counts for nothing."""
+    async with service(city_database, "public=2/minute") as svc, svc.client() as client:
         for _ in range(3):
             assert (await client.get("/healthz")).status_code == 200
-            assert (await client.get("/graphql", headers={"accept": "application/json"})).status_code == 405
+        assert (await client.get("/graphql", params=ME)).status_code == 200
         assert await svc.statuses(2) == [200, 429]
+        # Over the limit, parameters that are not even JSON are refused for the limit, unread.
+        refused = await client.get("/graphql", params={**ME, "variables": "{not json"})
+        assert refused.status_code == 429 and refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
 # --- with Redis ------------------------------------------------------------------------------

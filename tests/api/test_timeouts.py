@@ -15,7 +15,7 @@ import pytest_asyncio
 from sqlalchemy.engine import make_url
 from starlette.types import Message
 
-import app.view
+import app.transport
 from app.main import create_app
 from tests.api import city
 from tests.api.conftest import Tokens, settings_for
@@ -75,7 +75,7 @@ async def test_a_client_that_goes_away_mid_body_gets_a_4xx_and_an_entry(service:
 
 
 async def test_a_body_trickling_in_is_cut_off(service: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app.view, "BODY_SECONDS", 0.2)
+    monkeypatch.setattr(app.transport, "BODY_SECONDS", 0.2)
     exchange = Exchange([{"type": "http.request", "body": BODY[:10], "more_body": True}], then_wait=True)
     await asyncio.wait_for(service(scope(), exchange.receive, exchange.send), timeout=30)
     assert exchange.status == 408

@@ -42,6 +42,19 @@ FATES: dict[str, tuple[Send, int, str, list[str]]] = {
     "unknown_field": (lambda s: s.query("{ me { salary } }"), 200, "REJECTED", ["BAD_USER_INPUT"]),
     "batch": (lambda s: s.post([{"query": "{ me { role } }"}, {"query": "{ me { role } }"}]), 400, "REJECTED", ["BAD_USER_INPUT"]),
     "subscription": (lambda s: s.query("subscription { me { role } }"), 400, "REJECTED", ["BAD_USER_INPUT"]),
+    # GraphQL over HTTP (app/transport.py): GET, the new media type, and what either refuses.
+    "get": (lambda s: s.client.get("/graphql", params={"query": "{ me { role } }"}), 200, "SERVED", []),
+    "get_mutation": (
+        lambda s: s.client.get("/graphql", params={"query": "mutation { revokeConsent(id: \"x\") { id } }"}),
+        405, "REJECTED", ["BAD_USER_INPUT"],
+    ),
+    "get_too_long": (lambda s: s.client.get("/graphql", params={"query": "{ me { role } }" * 2000}), 414, "REJECTED", ["BAD_USER_INPUT"]),
+    "not_acceptable": (lambda s: s.query("{ me { role } }", headers={"accept": "text/html"}), 406, "REJECTED", ["BAD_USER_INPUT"]),
+    "bad_extensions": (lambda s: s.post({"query": "{ me { role } }", "extensions": "x"}), 400, "REJECTED", ["BAD_USER_INPUT"]),
+    "syntax_error_new_type": (
+        lambda s: s.query("{ me { role }", headers={"accept": "application/graphql-response+json"}),
+        400, "REJECTED", ["BAD_USER_INPUT"],
+    ),
 }
 
 

@@ -9,20 +9,16 @@ secret, so that `xinzheng token` prints tokens it accepts.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.live import free_port, output, serving, xinzheng_command
+
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's `chromium` package
-XINZHENG = Path(sys.executable).with_name("xinzheng")  # the console script the package installs
 START_TIMEOUT = 30.0
 
 
@@ -44,20 +40,12 @@ class LiveService:
 
     def xinzheng(self, *args: str) -> str:
         """A `xinzheng` command on the service's database and secrets; its output."""
-        command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
-        done = subprocess.run([*command, *args], env=self.env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([*xinzheng_command(), *args], env=self.env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"xinzheng {' '.join(args)}: {done.stderr}"
         return done.stdout
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        return output(self.log)
 
 
 @pytest.fixture
@@ -69,30 +57,5 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
     service = LiveService(f"http://127.0.0.1:{port}", env, tmp_path / "serve.log")
     service.xinzheng("migrate")
     service.xinzheng("seed")
-    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
-    with service.log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "serve", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the service stopped before it served (exit {process.returncode}):\n{service.output()}")
-            try:
-                if httpx.get(f"{service.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service did not answer /healthz within {START_TIMEOUT:.0f}s:\n{service.output()}")
-            time.sleep(0.1)
+    with serving(env, service.log, port=port, start_timeout=START_TIMEOUT):
         yield service
-    finally:
-        process.send_signal(signal.SIGINT)  # as Ctrl-C would
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # never leave a server behind: the group is ours alone
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
