@@ -1,7 +1,8 @@
 """Each request, once answered and audited, counted in the metrics and told in one log line.
 
 `observe` is called once per request by the view (app/view.py `_finish`) with the fields of its
-audit entry, so a request is counted and logged whatever its fate, by whichever path it left.
+audit entry, so a request is counted and logged whatever its fate, by whichever path it left
+(with the audit log on: only the benchmark's audit-off comparison runs without, and without these).
 The line and the labels carry no personal data: no subject, no variables, no token, no
 citizen's `sub`; the organisation (a bank's, an agency's or an issuer's credit code) is in the
 line, never in a label.
