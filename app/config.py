@@ -104,6 +104,8 @@ class Settings:
     redis_url: str | None = None
     # Keys in Redis start with this, so that several deployments (or test runs) may share one.
     redis_prefix: str = "xinzheng"
+    # XINZHENG_LOG_FORMAT: one JSON object a line (`json`), or lines for a person (`console`).
+    log_format: str = "json"
 
     @property
     def is_dev(self) -> bool:
@@ -155,6 +157,7 @@ class Settings:
             rate_limits=RateLimits.parse(environ.get("XINZHENG_RATE_LIMITS") or DEFAULT_RATE_LIMITS),
             redis_url=_redis_url(environ.get("XINZHENG_REDIS_URL") or None),
             redis_prefix=environ.get("XINZHENG_REDIS_PREFIX") or "xinzheng",
+            log_format=_log_format(environ.get("XINZHENG_LOG_FORMAT") or "json"),
         )
 
 
@@ -202,6 +205,15 @@ def _query_limits(raw: str) -> Limits:
 def _redis_url(raw: str | None) -> str | None:
     if raw is not None and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"XINZHENG_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {raw.split('://')[0]!r}")
+    return raw
+
+
+LOG_FORMATS = ("json", "console")
+
+
+def _log_format(raw: str) -> str:
+    if raw not in LOG_FORMATS:
+        raise ConfigError(f"XINZHENG_LOG_FORMAT must be 'json' or 'console', not {raw!r}")
     return raw
 
 

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import graphiql
 from app.audit.keys import audit_key
-from app.audit.store import HEAD, AuditStore
+from app.audit.store import AuditStore
 from app.auth.tokens import TokenVerifier
 from app.certificates.signing import jwks
 from app.config import Settings
 from app.db.session import create_audit_engine, create_engine, create_read_engine
+from app.observability import health, metrics
 from app.ratelimit import RateLimiter
 from app.schema import build_schema
 from app.view import GraphQLView
+
+log = logging.getLogger("xinzheng.shutdown")
 
 
 def create_app(
@@ -47,20 +50,16 @@ def create_app(
         timeout=settings.request_timeout,
     )
 
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    metrics.watch_pool("main", engine)
+    for name, extra in (("reads", read_engine), ("audit", store.sync_engine if store else None)):
+        if extra is not None:
+            metrics.watch_pool(name, extra)
 
     async def readyz(request: Request) -> JSONResponse:
-        """Ready when the database answers and the audit log's head can be read (and so appended to)."""
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-                if store is not None:
-                    await conn.execute(HEAD)
-        except Exception:
-            # The pool reconnects by itself (pre-ping) when the database comes back.
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return await health.readyz(engine, store)
+
+    async def metrics_page(request: Request) -> Response:
+        return await metrics.metrics_endpoint(engine, request)
 
     async def jwks_document(request: Request) -> JSONResponse:
         """Issuers' public keys, so anyone can verify a certificate's document offline."""
@@ -71,6 +70,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        # The server has stopped taking requests and answered those in flight (SIGTERM; up to
+        # `serve`'s graceful timeout): their entries are written, and the head is signed.
+        if store is not None:
+            try:
+                await store.sign_head()
+            except Exception as e:  # the database is gone: the chain stands, unsigned past its last checkpoint
+                log.error("shutdown: no final checkpoint of the audit log (%s: %s)", type(e).__name__, e)
         await graphql.rate_limits.close()
         if graphql.postgres is not None:
             await graphql.postgres.close()
@@ -83,8 +89,9 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
+            Route("/healthz", health.healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_page),
             Route("/.well-known/jwks.json", jwks_document),
         ],
         lifespan=lifespan,

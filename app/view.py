@@ -38,6 +38,8 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
+from app.observability.logs import bind_request_id
+from app.observability.request import observe
 from app.ratelimit import RateLimiter, RateLimitExceeded
 from app.resolvers.loaders import Loaders
 from app.schema.errors import INTERNAL_MESSAGE, format_errors
@@ -111,6 +113,7 @@ class GraphQLView(GraphQL):
             at=clock.now(),
             client_address=request.client.host if request.client else None,
         )
+        bind_request_id(record.request_id)
         db = RequestDatabase(
             self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres
         )
@@ -221,6 +224,7 @@ class GraphQLView(GraphQL):
                 # Fail closed: no entry, no answer, and a mutation's writes roll back with it.
                 log.error("audit entry for request %s not written: %s", record.request_id, e)
                 body, status = error_body(ErrorCode.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was done"), 503
+            observe(fields, seq, status, audited=seq is not None, started=record.started)  # metrics, the request's log line
         body.setdefault("extensions", {}).update({"requestId": record.request_id, "auditSeq": seq})
         return Response(
             encode(body),

@@ -22,21 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, Row, insert, select, text
+from sqlalchemy import Engine, Row, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import clock
 from app.audit import keys
 from app.audit.chain import GENESIS, entry_hash, timestamp
 from app.db.hot import hot
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
 from app.db.write import Ordinary, Transaction, Writer
+from app.observability.metrics import audit_appended
 
 audit_log = AuditEntry.__table__
 checkpoints = AuditCheckpoint.__table__
@@ -53,6 +56,7 @@ LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 INSERT_ENTRIES = insert(audit_log)
 INSERT_ACCESSES = insert(access_records)
 INSERT_CHECKPOINTS = insert(checkpoints)
+CHECKPOINT_AT = select(checkpoints.c.seq).where(checkpoints.c.seq == bindparam("seq"))
 
 # Entry field (API name) -> column.
 COLUMNS = {
@@ -114,7 +118,10 @@ class AuditStore:
         commits here. Raises AuditWriteFailed when the entry cannot be written.
         """
         if conn is not None:
-            return (await self._attempts([(fields, accesses)], conn))[0]
+            started = time.perf_counter()
+            (seq,) = await self._attempts([(fields, accesses)], conn)
+            audit_appended(1, time.perf_counter() - started)
+            return seq
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiting.append((fields, accesses, done))
         if self._flusher is None or self._flusher.done():
@@ -161,6 +168,7 @@ class AuditStore:
                     raise
 
     async def _write(self, batch: list[Waiting]) -> None:
+        started = time.perf_counter()
         try:
             seqs = await self._attempts([(f, a) for f, a, _ in batch], None)
         except AuditWriteFailed as e:
@@ -177,8 +185,30 @@ class AuditStore:
                 else:
                     _settle(done, seq=seq)
         else:
+            audit_appended(len(batch), time.perf_counter() - started)
             for (_, _, done), seq in zip(batch, seqs, strict=True):
                 _settle(done, seq=seq)
+
+    async def sign_head(self) -> int | None:
+        """At shutdown, once no request is left: every entry still waiting is written, then a
+        checkpoint of the head signed, unless one covers it already (another worker's, or the
+        every-N one). Returns the head's seq (None for an empty log). Raises what the database
+        raises."""
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])  # its callers have their answers, failed or not
+        writer = Writer(self.engine, sqlite=self.sync_engine, ordinary=True)
+        try:
+            async with self.turn or contextlib.nullcontext(), writer.transaction() as tx:
+                if self._postgres:
+                    await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
+                head = await tx.first(HEAD)
+                if head is None:
+                    return None
+                if await tx.first(CHECKPOINT_AT, {"seq": head.seq}) is None:
+                    await tx.execute(INSERT_CHECKPOINTS, [self.checkpoint(head.seq, head.hash, clock.now())])
+                return int(head.seq)
+        finally:
+            await writer.release()
 
     async def _attempts(
         self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]], conn: AsyncConnection | None

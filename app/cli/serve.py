@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,10 +18,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+# On SIGTERM a request in flight is given its own time limit and this much more to be answered
+# and audited before it is cut off (uvicorn's graceful shutdown).
+GRACE_SECONDS = 5
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.config import Settings
+    from app.observability.logs import logging_config
+    from app.observability.workers import metrics_directory
 
     settings = Settings.from_env()  # fail here, with one line, rather than in every worker
     url = f"http://{args.host}:{args.port}/graphql"
@@ -32,17 +40,23 @@ def run(args: argparse.Namespace) -> int:
         print("  a demo token:  xinzheng token --role citizen --id-number 330106198503120028")
         print("                 xinzheng token --role bank --org 91330100MA2H00001P")
         print("  send it as 'Authorization: Bearer <token>'; the README lists the demo subjects")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        # uvicorn's httptools protocol with a bound on the request head's size and arrival time.
-        http="app.protocol:BoundedHttpToolsProtocol",
-    )
+    # Metrics of several workers: a directory they share, made before they start (app/observability/workers.py).
+    with metrics_directory(args.workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            # uvicorn's lines and the service's, as XINZHENG_LOG_FORMAT says, in every process;
+            # each request has a line of its own (app/observability/request.py), so no access log.
+            log_config=logging_config(settings.log_format),
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=math.ceil(settings.request_timeout) + GRACE_SECONDS,
+            # uvicorn's httptools protocol with a bound on the request head's size and arrival time.
+            http="app.protocol:BoundedHttpToolsProtocol",
+        )
     return 0
 
 

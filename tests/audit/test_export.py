@@ -52,18 +52,20 @@ def export_database(databases: DatabaseFactory) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def export(export_database: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Export]:
-    """A chain made by real requests, exported once per backend with `xinzheng audit export`."""
+    """A chain made by real requests, exported once per backend with `xinzheng audit export`. The
+    service runs until the module's tests are done: at shutdown it signs its head, and the
+    database must stay as it was exported."""
     url = export_database
     app = create_app(settings_for(url, checkpoint_every=CHECKPOINT_EVERY))
+    path = tmp_path_factory.mktemp("export") / "audit.jsonl"
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
     ) as client:
         await make_chain(Service(client, settings_for(url, checkpoint_every=CHECKPOINT_EVERY)))
-    path = tmp_path_factory.mktemp("export") / "audit.jsonl"
-    result = xinzheng("audit", "export", "--output", str(path), database_url=url)
-    assert result.returncode == 0, result.stderr
-    assert f"wrote {ENTRIES} entries and 2 checkpoint(s)" in result.stdout
-    yield Export(url, path, [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()])
+        result = xinzheng("audit", "export", "--output", str(path), database_url=url)
+        assert result.returncode == 0, result.stderr
+        assert f"wrote {ENTRIES} entries and 2 checkpoint(s)" in result.stdout
+        yield Export(url, path, [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()])
 
 
 def verify_file(path: Path, *extra: str) -> Any:
