@@ -34,7 +34,7 @@ from app.db.models import Consent
 from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
 from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden, XinzhengError
-from app.identifiers import parse_text
+from app.identifiers import InvalidIdentifier, parse_text
 
 if TYPE_CHECKING:
     from app.resolvers.loaders import Loaders
@@ -95,7 +95,7 @@ class Gate:
         attempt = Attempt()
         try:
             yield attempt
-        except XinzhengError:
+        except (XinzhengError, InvalidIdentifier):  # refused, or a bad access argument (BAD_USER_INPUT)
             self.audit.subject(kind, key, State.REFUSED, claimed)
             raise
         except BaseException:
