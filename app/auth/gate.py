@@ -9,6 +9,11 @@ Wherever a query leads from one subject to another (an enterprise's legal repres
 a person's enterprises), `link` applies the same rules again: a bank needs that subject's own
 consent, a citizen must still be looking at self.
 
+Each subject asked for, at the root or through a link, goes into the request's audit record
+once: reached, not found or refused, under the purpose, consent and case it was reached under
+(a consent only once checked against this very subject), or, refused, under what the caller
+claimed (`_attempt`; app/audit/record.py says how entries and access records keep them).
+
 Actions (a mutation's grant a consent, issue a certificate, ...) are allowed or refused, with
 the reason, by `authorize`, which applies ACTION_POLICY.
 """
