@@ -20,7 +20,6 @@ from app.main import create_app
 from tests.api import city
 from tests.api.conftest import Api, Tokens, codes_at, run_cli, settings_for
 from tests.audit.conftest import backend, drop_append_only_trigger, first_bad_seq, sql, xinzheng
-from tests.conftest import DatabaseFactory
 
 DECOY = """query Decoy($someone: String!, $borrower: String!, $ok: ID!) {
   decoy: person(idNumber: $someone, access: {purpose: GUARANTEE_REVIEW, consentId: "NO-SUCH-CONSENT"}) { name }
@@ -200,10 +199,10 @@ async def test_a_refused_attempt_alone_makes_no_access_record(api: Api, city_dat
     assert (entry["purpose"], entry["consentId"], entry["outcome"]) == ("LOAN_APPROVAL", city.CONSENT_REVOKED, "DENIED")
 
 
-async def test_a_subjects_recorded_context_cannot_be_changed_unnoticed(databases: DatabaseFactory, tmp_path: Path) -> None:
+async def test_a_subjects_recorded_context_cannot_be_changed_unnoticed(empty_database_url: str, tmp_path: Path) -> None:
     """Someone with the database, triggers dropped, swaps the consent a subject was reached under
     for the decoy's: `xinzheng audit verify` names that entry."""
-    url = databases.new()
+    url = empty_database_url
     assert run_cli("import", str(city.write(tmp_path / "city.jsonl")), database_url=url).returncode == 0
     settings = settings_for(url)
     app = create_app(settings)
