@@ -13,6 +13,8 @@ from app.auth.enforce import Disclosure
 from app.auth.gate import Gate
 from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
+from app.errors import BadUserInput
+from app.identifiers import NOT_TEXT
 
 if TYPE_CHECKING:
     from app.audit.store import AuditStore
@@ -35,4 +37,9 @@ class Context:
     gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
+        # A token's `sub` is free text its issuer chose; one no database stores as given (NUL,
+        # half of a surrogate pair) is refused before anything runs, and the entry keeps it
+        # escaped (app/audit/redact.py).
+        if self.principal.sub is not None and NOT_TEXT.search(self.principal.sub):
+            raise BadUserInput("the token's subject (sub) holds a character that is not text (NUL, or half of a surrogate pair)")
         self.gate = Gate(self.principal, self.audit, self.db, self.loaders)

@@ -219,7 +219,7 @@ class GraphQLView(GraphQL):
                 denied=disclosure.denied,
             )
             try:
-                seq = await self.audit.append(fields, access_records(record), conn=db.writer)
+                seq = await self.audit.append(fields, record.access_records(), conn=db.writer)
             except AuditWriteFailed as e:
                 # Fail closed: no entry, no answer, and a mutation's writes roll back with it.
                 log.error("audit entry for request %s not written: %s", record.request_id, e)
@@ -259,21 +259,4 @@ def result_body(result: ExecutionResult, ran: bool) -> dict[str, Any]:
 def executed(result: ExecutionResult) -> bool:
     """Did execution start? Errors without a path come before it (syntax, validation, variables)."""
     return result.data is not None or any(e.path is not None for e in result.errors or [])
-
-
-def access_records(record: AuditRecord) -> list[dict[str, Any]]:
-    """An access record for each subject someone other than the subject reached."""
-    p = record.principal
-    return [
-        {
-            "holder_kind": kind,
-            "holder_id": key,
-            "organisation_code": p.org,
-            "role": str(p.role),
-            "purpose": record.purpose,
-            "consent_id": record.consent_id,
-            "case_number": record.case_number,
-        }
-        for kind, key in record.accesses
-    ]
 

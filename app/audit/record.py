@@ -1,8 +1,23 @@
 """What a request did, gathered while it runs, made into an audit entry at its end.
 
-The gate adds the subjects it let the caller reach and the access given at the root; the
-policy adds what it masked and denied; the view adds the outcome. Tokens are never kept,
-and variables lose anything that looks like a secret.
+The gate adds each subject it was asked for, with what became of it and the access context it
+was reached (or refused) under; the policy adds what it masked and denied; the view adds the
+outcome. Tokens are never kept; of the variables, only those the operation declares, with
+anything that looks like a secret left out (app/audit/redact.py).
+
+Access contexts (SPEC sections 4 and 7). Each item of an entry's `subjects` is one subject
+under one context: `{"subject": "PERSON:<id>", "state": ..., "purpose", "consentId",
+"caseNumber"}`, where `state` is REACHED (the caller read it), NOT_FOUND (allowed, but no such
+subject), REFUSED (FORBIDDEN, CONSENT_REQUIRED, CASE_NUMBER_REQUIRED or a bad access argument)
+or FAILED (the request broke off). A reached subject's context is what the gate checked: the
+purpose and the case number as the caller named them, and a consent only when it is the one
+that covered this subject (the root's, or the subject's own one a traversal needed); a consent
+named but not checked (an admin's, say) is never recorded as given. A refused attempt keeps
+what the caller claimed, escaped to be storable, and is never an access record. The entry's
+top-level `purpose`, `consentId` and `caseNumber` are the request's one context when its
+subjects show exactly one; when they show several (aliases under different consents, a
+traversal to a subject's own consent) they are null, and `subjects` says which went with
+which. Each reached subject under each context is an access record of its own.
 """
 
 from __future__ import annotations
@@ -12,17 +27,16 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.audit.chain import query_hash
+from app.audit.redact import caller_text, declared_variables, storable
 from app.auth.tokens import PUBLIC, Principal
 from app.errors import ErrorCode
-from app.identifiers import NOT_TEXT
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-SECRET_NAME = re.compile(r"token|secret|password|passwd|document|private|credential|key", re.IGNORECASE)
-REDACTED = "[redacted]"
 MAX_QUERY_TEXT = 20_000
 # Text a caller chooses is cut to its column (app/db/models/audit.py), so that no request can
 # make its own entry, or the entries written beside it, impossible to store.
@@ -31,11 +45,45 @@ MAX_CODE = 64  # consent id, case number, request id, client address
 MAX_PURPOSE = 32
 
 
-def _cut(value: str | None, limit: int) -> str | None:
-    """Text a caller chose, as the entry keeps it: cut to its column, and storable. A caller can
-    spell NOT_TEXT where the request's own checks do not reach (a GraphQL string escape,
-    "\\u0000", in an argument the entry records): kept as U+FFFD, so the entry is stored."""
-    return None if value is None else NOT_TEXT.sub("\ufffd", value[:limit])
+class State:
+    """What became of a subject the request asked for."""
+
+    REACHED = "REACHED"
+    NOT_FOUND = "NOT_FOUND"
+    REFUSED = "REFUSED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    """The purpose, consent and case a subject was reached (or refused) under, as stored."""
+
+    purpose: str | None = None
+    consent_id: str | None = None
+    case_number: str | None = None
+
+    @classmethod
+    def of(cls, purpose: Any = None, consent_id: Any = None, case_number: Any = None) -> AccessContext:
+        """From what the caller named or the gate found: as text, storable, cut to its column."""
+        return cls(
+            caller_text(str(purpose), MAX_PURPOSE) if purpose is not None else None,
+            caller_text(str(consent_id), MAX_CODE) if consent_id is not None else None,
+            caller_text(str(case_number), MAX_CODE) if case_number is not None else None,
+        )
+
+    @classmethod
+    def claimed(cls, access: Any) -> AccessContext:
+        """Everything an AccessInput names, checked or not: for an attempt that was refused."""
+        if access is None:
+            return NO_CONTEXT
+        return cls.of(access.purpose, access.consent_id, access.case_number)
+
+    def __bool__(self) -> bool:
+        return any((self.purpose, self.consent_id, self.case_number))
+
+
+NO_CONTEXT = AccessContext()
+
 
 DENIALS = {ErrorCode.FORBIDDEN, ErrorCode.CONSENT_REQUIRED, ErrorCode.CASE_NUMBER_REQUIRED}
 
@@ -68,14 +116,6 @@ _new_process_id()
 os.register_at_fork(after_in_child=_new_process_id)
 
 
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if SECRET_NAME.search(k) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
 @dataclass
 class AuditRecord:
     request_id: str
@@ -86,74 +126,102 @@ class AuditRecord:
     operation_name: str | None = None
     operation_type: str | None = None
     query_text: str | None = None
+    # As sent; the entry keeps those the operation declares (`operation`), redacted.
+    sent_variables: dict[str, Any] | None = None
     variables: Any = None
-    purpose: str | None = None
-    consent_id: str | None = None
-    case_number: str | None = None
-    subjects: dict[str, None] = field(default_factory=dict)  # ordered set
-    accesses: dict[tuple[str, str], None] = field(default_factory=dict)  # subjects reached by another
+    # Ordered sets: each subject under each context, with what became of it (module docstring),
+    # and those reached by someone other than the subject, each an access record.
+    subjects: dict[tuple[str, str, AccessContext], None] = field(default_factory=dict)
+    accesses: dict[tuple[str, str, AccessContext], None] = field(default_factory=dict)
 
     query_sha256: str | None = None
 
     def request(self, query: str | None, variables: Any, operation_name: str | None) -> None:
         self.query_sha256 = query_hash(query)  # of the whole text, which is then kept up to a limit
-        self.query_text = query[:MAX_QUERY_TEXT] if query is not None else None
-        self.variables = redact(variables) if variables else None
-        self.operation_name = _cut(operation_name, MAX_NAME)
+        self.query_text = caller_text(query, MAX_QUERY_TEXT)
+        self.sent_variables = variables if isinstance(variables, dict) else None
+        self.operation_name = caller_text(operation_name, MAX_NAME)
 
-    def operation(self, operation_type: str, document_name: str | None) -> None:
-        """The operation the document runs: its type, and its name if the body gave none."""
+    def operation(self, operation_type: str, document_name: str | None, declared: Iterable[str]) -> None:
+        """The operation the document runs: its type, its name if the body gave none, and the
+        variables it declares (the only ones the entry keeps)."""
         self.operation_type = operation_type.upper()
         if self.operation_name is None:
-            self.operation_name = _cut(document_name, MAX_NAME)
+            self.operation_name = caller_text(document_name, MAX_NAME)
+        self.variables = declared_variables(self.sent_variables, declared)
 
-    def access(self, access: Any) -> None:
-        """The access context given at the root (the first one, when aliases give several)."""
-        if access is None or self.purpose or self.consent_id or self.case_number:
-            return
-        purpose = getattr(access, "purpose", None)
-        consent = getattr(access, "consent_id", None)
-        case = getattr(access, "case_number", None)
-        self.purpose = _cut(str(purpose), MAX_PURPOSE) if purpose else None
-        self.consent_id = _cut(str(consent), MAX_CODE) if consent else None
-        self.case_number = _cut(str(case), MAX_CODE) if case else None
+    def subject(self, kind: str, key: str, state: str, context: AccessContext = NO_CONTEXT, *, is_self: bool = False) -> None:
+        """A subject the request asked for, what became of it, and the context it was under.
 
-    def subject(self, kind: str, key: str, *, reached: bool, is_self: bool) -> None:
-        """A subject the request touched; reached by someone else, it is an access the subject sees.
-
-        Anonymous reads of the public register are in the log but make no access record:
-        they are not a query of the subject's data.
+        Reached by someone else, it is an access the subject sees. Anonymous reads of the
+        public register are in the log but make no access record: they are not a query of
+        the subject's data.
         """
-        self.subjects[f"{kind}:{key}"] = None
-        if reached and not is_self and kind in ("PERSON", "ENTERPRISE") and self.principal.role != "public":
-            self.accesses[(kind, key)] = None
+        self.subjects[(f"{kind}:{storable(key)}", state, context)] = None
+        if (
+            state == State.REACHED and not is_self and kind in ("PERSON", "ENTERPRISE")
+            and self.principal.role != "public"
+        ):  # fmt: skip
+            self.accesses[(kind, key, context)] = None
+
+    def context(self) -> AccessContext:
+        """The request's one access context, or none when its subjects show none or several."""
+        contexts = {context for _, _, context in self.subjects if context}
+        return contexts.pop() if len(contexts) == 1 else NO_CONTEXT
 
     def entry(
         self, *, outcome: str, error_codes: list[str], masked: list[list[str | int]], denied: list[list[str | int]]
     ) -> dict[str, Any]:
         """The entry's fields (all but seq, prevHash and hash, which the store adds)."""
+        context = self.context()
         return {
             "at": self.at,
             "requestId": self.request_id,
-            "actorSub": _cut(self.principal.sub, MAX_NAME),
+            "actorSub": caller_text(self.principal.sub, MAX_NAME),
             "actorRole": str(self.principal.role),
             "actorOrg": self.principal.org,
-            "clientAddress": _cut(self.client_address, MAX_CODE),
+            "clientAddress": caller_text(self.client_address, MAX_CODE),
             "operationName": self.operation_name,
             "operationType": self.operation_type,
             "queryHash": self.query_sha256,
             "queryText": self.query_text,
             "variables": self.variables,
-            "purpose": self.purpose,
-            "consentId": self.consent_id,
-            "caseNumber": self.case_number,
-            "subjects": list(self.subjects),
+            "purpose": context.purpose,
+            "consentId": context.consent_id,
+            "caseNumber": context.case_number,
+            "subjects": [
+                {
+                    "subject": subject,
+                    "state": state,
+                    "purpose": c.purpose,
+                    "consentId": c.consent_id,
+                    "caseNumber": c.case_number,
+                }
+                for subject, state, c in self.subjects
+            ],
             "fieldsMasked": [_dotted(p) for p in masked],
             "fieldsDenied": [_dotted(p) for p in denied],
             "outcome": outcome,
             "errorCodes": sorted(set(error_codes)),
             "durationMs": round((time.perf_counter() - self.started) * 1000),
         }
+
+    def access_records(self) -> list[dict[str, Any]]:
+        """An access record for each subject someone other than the subject reached, under each
+        context it was reached under (the store adds when, and the entry's seq)."""
+        p = self.principal
+        return [
+            {
+                "holder_kind": kind,
+                "holder_id": key,
+                "organisation_code": p.org,
+                "role": str(p.role),
+                "purpose": c.purpose,
+                "consent_id": c.consent_id,
+                "case_number": c.case_number,
+            }
+            for kind, key, c in self.accesses
+        ]
 
 
 def _dotted(path: list[str | int]) -> str:

@@ -9,19 +9,27 @@ Wherever a query leads from one subject to another (an enterprise's legal repres
 a person's enterprises), `link` applies the same rules again: a bank needs that subject's own
 consent, a citizen must still be looking at self.
 
+Each subject asked for, at the root or through a link, goes into the request's audit record
+once: reached, not found or refused, under the purpose, consent and case it was reached under
+(a consent only once checked against this very subject), or, refused, under what the caller
+claimed (`_attempt`; app/audit/record.py says how entries and access records keep them).
+
 Actions (a mutation's grant a consent, issue a certificate, ...) are allowed or refused, with
 the reason, by `authorize`, which applies ACTION_POLICY.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, bindparam, select
 
 from app import clock
-from app.audit.record import AuditRecord
+from app.audit.record import NO_CONTEXT, AccessContext, AuditRecord, State
 from app.auth.enforce import View
 from app.auth.policy import ACTION_POLICY, SUBJECT_REACH, Action, Condition, Reach, Subject
 from app.auth.roles import Role
@@ -30,8 +38,8 @@ from app.db.hot import hot
 from app.db.models import Consent
 from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
-from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden
-from app.identifiers import parse_text
+from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden, XinzhengError
+from app.identifiers import InvalidIdentifier, parse_text
 
 if TYPE_CHECKING:
     from app.resolvers.loaders import Loaders
@@ -43,6 +51,16 @@ CONSENT_BY_ID = hot("consent_by_id", select(consents).where(consents.c.id == bin
 
 MAX_CASE_NUMBER = 64
 MAX_CONSENT_ID = 64
+CERTIFICATE = Subject.CERTIFICATE.upper()
+
+
+@dataclass
+class Attempt:
+    """What became of one subject the gate was asked for (`Gate._attempt` records it)."""
+
+    context: AccessContext = NO_CONTEXT
+    found: bool = False
+    is_self: bool = False
 
 
 class Gate:
@@ -75,65 +93,81 @@ class Gate:
             raise Forbidden(f"the {role} role cannot read {subject} data")
         return reach
 
-    def _touch(self, kind: str, key: str, *, reached: bool, is_self: bool = False) -> None:
-        self.audit.subject(kind, key, reached=reached, is_self=is_self)
+    @contextlib.contextmanager
+    def _attempt(self, kind: str, key: str, claimed: AccessContext) -> Iterator[Attempt]:
+        """Around the asking for one subject: it is recorded once, with what became of it, under
+        the context it was reached under, or, refused, under the one the caller claimed."""
+        attempt = Attempt()
+        try:
+            yield attempt
+        except (XinzhengError, InvalidIdentifier):  # refused, or a bad access argument (BAD_USER_INPUT)
+            self.audit.subject(kind, key, State.REFUSED, claimed)
+            raise
+        except BaseException:
+            self.audit.subject(kind, key, State.FAILED, claimed)
+            raise
+        state = State.REACHED if attempt.found else State.NOT_FOUND
+        self.audit.subject(kind, key, state, attempt.context, is_self=attempt.is_self)
 
     async def person(self, id_number: str, access: AccessInput | None) -> Row[Any] | None:
-        self.audit.access(access)
-        self._touch(HolderKind.PERSON, id_number, reached=False)  # attempts are in the log too
-        reach = self._reach(Subject.PERSON)
-        if reach is Reach.SELF and id_number != self.principal.id_number:
-            raise Forbidden("a citizen reads their own data only")
-        await self._context(reach, HolderKind.PERSON, id_number, access)
-        row = await self.loaders.person.load(id_number)
-        self._touch(HolderKind.PERSON, id_number, reached=row is not None, is_self=reach is Reach.SELF)
+        with self._attempt(HolderKind.PERSON, id_number, AccessContext.claimed(access)) as attempt:
+            reach = self._reach(Subject.PERSON)
+            if reach is Reach.SELF and id_number != self.principal.id_number:
+                raise Forbidden("a citizen reads their own data only")
+            attempt.context = await self._context(reach, HolderKind.PERSON, id_number, access)
+            row = await self.loaders.person.load(id_number)
+            attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
         return row
 
     async def enterprise(self, credit_code: str, access: AccessInput | None) -> Row[Any] | None:
-        self.audit.access(access)
-        self._touch(HolderKind.ENTERPRISE, credit_code, reached=False)
-        reach = self._reach(Subject.ENTERPRISE)
-        await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
-        row = await self.loaders.enterprise.load(credit_code)
-        if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
-            raise Forbidden("a citizen reads their own data and the enterprises they represent only")
-        self._touch(HolderKind.ENTERPRISE, credit_code, reached=row is not None, is_self=reach is Reach.SELF)
+        with self._attempt(HolderKind.ENTERPRISE, credit_code, AccessContext.claimed(access)) as attempt:
+            reach = self._reach(Subject.ENTERPRISE)
+            attempt.context = await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
+            row = await self.loaders.enterprise.load(credit_code)
+            if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
+                raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+            attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
         return row
 
     async def certificate(self, identifier: str, access: AccessInput | None) -> Row[Any] | None:
-        self.audit.access(access)
-        self._touch(Subject.CERTIFICATE.upper(), identifier, reached=False)
-        reach = self._reach(Subject.CERTIFICATE)
-        if reach is Reach.CASE:
-            self._case_number(access)
-        row = await self.loaders.certificate.load(identifier)
-        if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
-            raise Forbidden("an issuer reads the certificates its own authority issued only")
-        if reach is Reach.SELF and (row is None or not await self.is_self(HolderKind(row.holder_kind), row.holder_id)):
-            raise Forbidden("a citizen reads their own certificates only")
+        with self._attempt(CERTIFICATE, identifier, AccessContext.claimed(access)) as attempt:
+            reach = self._reach(Subject.CERTIFICATE)
+            attempt.context = context = self._named(reach, access)
+            row = await self.loaders.certificate.load(identifier)
+            if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
+                raise Forbidden("an issuer reads the certificates its own authority issued only")
+            if reach is Reach.SELF and (row is None or not await self.is_self(HolderKind(row.holder_kind), row.holder_id)):
+                raise Forbidden("a citizen reads their own certificates only")
+            attempt.found = row is not None
         if row is not None:
-            # Reading a certificate is reading its holder's data.
-            self._touch(row.holder_kind, row.holder_id, reached=True, is_self=reach is Reach.SELF)
+            # Reading a certificate is reading its holder's data, under the certificate's context.
+            self.audit.subject(row.holder_kind, row.holder_id, State.REACHED, context, is_self=reach is Reach.SELF)
         return row
 
     async def link(self, parent: View, subject: Subject, kind: HolderKind, holder_id: str) -> View:
-        """The view of a subject reached from another one, or the reason it may not be."""
-        self._touch(kind, holder_id, reached=False)
-        reach = self._reach(subject, parent.role)
-        if reach is Reach.SELF and not await self.is_self(kind, holder_id):
-            raise Forbidden("a citizen reads their own data and the enterprises they represent only")
-        if reach is Reach.CONSENT:
-            purpose = getattr(parent.access, "purpose", None)
-            held = await self.loaders.consents.load((kind, holder_id))
-            now = clock.now()
-            if purpose is None or not any(
-                consent_covers(c, kind, holder_id, self.principal.org, purpose, now) for c in held
-            ):
-                raise ConsentRequired(f"no consent in force from this {subject} to this organisation for this purpose")
-        if reach is Reach.ISSUED:
-            raise Forbidden(f"an issuer reads no {subject} data")
-        # ANY, and CASE: the case named at the root covers the subjects it leads to.
-        self._touch(kind, holder_id, reached=True, is_self=reach is Reach.SELF)
+        """The view of a subject reached from another one, or the reason it may not be.
+
+        The subject is reached under the root's purpose and case; a bank's, under the subject's
+        own consent, which is the one recorded (the root's covers the root only)."""
+        access = parent.access
+        purpose = getattr(access, "purpose", None)
+        claimed = AccessContext.of(purpose, None, getattr(access, "case_number", None))
+        with self._attempt(kind, holder_id, claimed) as attempt:
+            reach = self._reach(subject, parent.role)
+            if reach is Reach.SELF and not await self.is_self(kind, holder_id):
+                raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+            if reach is Reach.ISSUED:
+                raise Forbidden(f"an issuer reads no {subject} data")
+            attempt.context = claimed
+            if reach is Reach.CONSENT:
+                held = await self.loaders.consents.load((kind, holder_id))
+                now = clock.now()
+                covering = [c for c in held if purpose is not None and consent_covers(c, kind, holder_id, self.principal.org, purpose, now)]
+                if not covering:
+                    raise ConsentRequired(f"no consent in force from this {subject} to this organisation for this purpose")
+                attempt.context = AccessContext.of(purpose, covering[0].id, claimed.case_number)
+            # ANY, and CASE: the case named at the root covers the subjects it leads to.
+            attempt.found, attempt.is_self = True, reach is Reach.SELF
         return parent
 
     async def is_self(self, kind: HolderKind, holder_id: str) -> bool:
@@ -143,11 +177,25 @@ class Gate:
         enterprise = await self.loaders.enterprise.load(holder_id)
         return enterprise is not None and enterprise.legal_rep_id_number == self.principal.id_number
 
-    async def _context(self, reach: Reach, kind: HolderKind, holder_id: str, access: AccessInput | None) -> None:
-        if reach is Reach.CONSENT:
-            await self._consent(kind, holder_id, access)
-        elif reach is Reach.CASE:
-            self._case_number(access)
+    async def _context(self, reach: Reach, kind: HolderKind, holder_id: str, access: AccessInput | None) -> AccessContext:
+        """The context a subject is reached under at the root, or the reason it may not be."""
+        named = self._named(reach, access)
+        if reach is not Reach.CONSENT:
+            return named
+        consent = await self._consent(kind, holder_id, access)
+        return AccessContext.of(named.purpose, consent.id, named.case_number)
+
+    def _named(self, reach: Reach, access: AccessInput | None) -> AccessContext:
+        """The purpose and case the caller names, checked as text; the case, where the role
+        needs one. A consent counts only once checked (`_consent`), so it is not among them.
+        Text no database stores is BAD_USER_INPUT for every role, as the entry records the
+        attempt with it escaped (app/audit/redact.py)."""
+        if access is not None and access.consent_id is not None:
+            parse_text(str(access.consent_id), "a consent id", MAX_CONSENT_ID)
+        case = self._case_number(access) if reach is Reach.CASE else None
+        if case is None and access is not None and access.case_number is not None and access.case_number.strip():
+            case = parse_text(access.case_number, "a case number", MAX_CASE_NUMBER)
+        return AccessContext.of(access.purpose if access is not None else None, None, case)
 
     def _case_number(self, access: AccessInput | None) -> str:
         case = (access.case_number or "").strip() if access else ""

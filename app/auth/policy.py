@@ -271,10 +271,11 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     **fields(
         "AuditEntry",
         "seq at requestId actorSub actorRole actorOrg clientAddress operationName operationType queryHash "
-        "queryText variables purpose consentId caseNumber subjects fieldsMasked fieldsDenied outcome "
+        "queryText variables purpose consentId caseNumber subjects subjectContexts fieldsMasked fieldsDenied outcome "
         "errorCodes durationMs prevHash hash",
         rule(SECRET, auditor=F),
     ),
+    **fields("AuditSubject", "subject state purpose consentId caseNumber", rule(SECRET, auditor=F)),
     **fields("AuditIntegrity", "ok entries headHash firstBadSeq reason checkpoints", rule(RESTRICTED, auditor=F)),
     # Access records name organisations and purposes, never the operator (SPEC section 4).
     **fields(

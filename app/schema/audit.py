@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 import app.schema.enums  # noqa: F401  (registers the enums)
 from app.domain.enums import HolderKind
+from app.schema.audit_subject import AuditSubjectType, subject_contexts, subject_names
 
 
 @strawberry.type(name="AuditEntry", description="One request to the service, chained to the one before it.")
@@ -30,7 +31,10 @@ class AuditEntryType:
     purpose: str | None
     consent_id: str | None
     case_number: str | None
-    subjects: list[str]
+    subjects: list[str] = strawberry.field(description="Each subject the request asked for, once.")
+    subject_contexts: list[AuditSubjectType] = strawberry.field(
+        description="Each subject under each access context, and what became of it (the entry's stored `subjects`)."
+    )
     fields_masked: list[str]
     fields_denied: list[str]
     outcome: str = strawberry.field(description="SERVED, PARTIAL, DENIED, REJECTED or FAILED.")
@@ -46,7 +50,8 @@ class AuditEntryType:
             actor_org=row.actor_org, client_address=row.client_address, operation_name=row.operation_name,
             operation_type=row.operation_type, query_hash=row.query_hash, query_text=row.query_text,
             variables=row.variables, purpose=row.purpose, consent_id=row.consent_id, case_number=row.case_number,
-            subjects=row.subjects, fields_masked=row.fields_masked, fields_denied=row.fields_denied,
+            subjects=subject_names(row.subjects), subject_contexts=subject_contexts(row.subjects),
+            fields_masked=row.fields_masked, fields_denied=row.fields_denied,
             outcome=row.outcome, error_codes=row.error_codes, duration_ms=row.duration_ms,
             prev_hash=row.prev_hash, hash=row.hash,
         )

@@ -218,7 +218,7 @@ def comparable(status: int, answer: dict[str, Any], entry: dict[str, Any]) -> di
         "data": own_values_blanked(answer.get("data")),
         "errors": sorted(answer.get("errors") or (), key=canonical),
         "extensions": extensions,  # auditSeq alike
-        "entry": {k: sorted(v) if k in AS_SETS else v for k, v in entry.items() if k not in OWN_ENTRY_FIELDS},
+        "entry": {k: sorted(v, key=canonical) if k in AS_SETS else v for k, v in entry.items() if k not in OWN_ENTRY_FIELDS},
     }
 
 

@@ -38,7 +38,7 @@ OBJECT_FIELDS = {
 # (Access records too: admin's own reference query is itself an access.)
 PER_CALLER = {
     "Viewer", "PageInfo", "AuditEntry", "AuditEntryEdge", "AuditEntryConnection", "AuditIntegrity",
-    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection",
+    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection", "AuditSubject",
 }
 BANK_PERSON = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}
 BANK_FOOD = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_FOOD}
@@ -123,6 +123,11 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
         path = {"AuditEntryConnection": [], "AuditEntryEdge": ["edges"], "AuditEntry": ["edges", "node"]}
         # A fixed, old window of the log, so that the entries this test adds do not move it.
         return Route("{ auditLog(first: 1, filter: {outcome: \"SERVED\"}) { %s } }" % inner[type_name], {}, ["auditLog", *path[type_name]])
+    if type_name == "AuditSubject":
+        # The newest served read of the borrower (test_policy_matrix makes one first).
+        log = '{ auditLog(first: 1, filter: {outcome: "SERVED", subjectKind: PERSON, subjectId: "%s"}) { %s } }'
+        return Route(log % (city.BORROWER, "edges { node { subjectContexts { {sel} } } }"), {},
+                     ["auditLog", "edges", "node", "subjectContexts"])
     if type_name == "AuditIntegrity":
         return Route("{ auditIntegrity { {sel} } }", {}, ["auditIntegrity"])
     search = '{ searchEnterprises(name: "钱塘", first: 1) { %s } }'
@@ -230,7 +235,7 @@ async def test_policy_matrix(api: Api, ident: dict[str, str], key: str, role: Ro
         assert grant in (Grant.DENIED, public), f"{key} grants {grant} to {role}, which never reaches {type_name}"
         return
     await _identifiers(api, ident)
-    if type_name.startswith("AccessRecord"):
+    if type_name.startswith("AccessRecord") or type_name == "AuditSubject":
         # An access by someone else, so that the borrower has a record to read whatever ran before.
         await api.graphql(PERSON_Q % "name", {"id": city.BORROWER, "a": BANK_PERSON}, token=api.tokens.bank)
     if type_name in ("Query", "Mutation"):

@@ -146,7 +146,8 @@ async def test_an_entry_records_the_access_context_subjects_and_denials(service:
     entry = (await stored_entries(service.url))[-1]
     assert entry["seq"] == response.json()["extensions"]["auditSeq"]
     assert (entry["purpose"], entry["consentId"]) == ("LOAN_APPROVAL", "consent-that-is-not-there")
-    assert f"PERSON:{CITIZEN}" in entry["subjects"]
+    assert {"subject": f"PERSON:{CITIZEN}", "state": "REFUSED", "purpose": "LOAN_APPROVAL",
+            "consentId": "consent-that-is-not-there", "caseNumber": None} in entry["subjects"]
     assert entry["outcome"] in ("DENIED", "REJECTED")
     assert entry["errorCodes"] and set(entry["errorCodes"]) <= {"CONSENT_REQUIRED", "FORBIDDEN", "BAD_USER_INPUT"}
 
