@@ -165,7 +165,7 @@ class GraphQLView(GraphQL):
                 body = error_body(e.code, str(e))
                 return await self._finish(record, db, context, body, e.http_status, executed=False, media_type=media)
             except InvalidOperationTypeError as e:
-                record.operation(e.operation_type.value, None)
+                record.operation(e.operation_type.value, None, ())  # refused: none of its variables is kept
                 if e.operation_type is OperationType.MUTATION:  # over GET: never run, and the draft says 405
                     body = error_body(ErrorCode.BAD_USER_INPUT, "mutations are sent as POST, never GET")
                     return await self._finish(record, db, context, body, 405, executed=False, headers={"allow": "POST"}, media_type=media)

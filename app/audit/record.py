@@ -9,7 +9,8 @@ Access contexts (SPEC sections 4 and 7). Each item of an entry's `subjects` is o
 under one context: `{"subject": "PERSON:<id>", "state": ..., "purpose", "consentId",
 "caseNumber"}`, where `state` is REACHED (the caller read it), NOT_FOUND (allowed, but no such
 subject), REFUSED (FORBIDDEN, CONSENT_REQUIRED, CASE_NUMBER_REQUIRED or a bad access argument)
-or FAILED (the request broke off). A reached subject's context is what the gate checked: the
+FAILED (the request broke off) or WRITTEN (an issuer recorded a decision about it: a write,
+not a read of its data, so no access record). A reached subject's context is what the gate checked: the
 purpose and the case number as the caller named them, and a consent only when it is the one
 that covered this subject (the root's, or the subject's own one a traversal needed); a consent
 named but not checked (an admin's, say) is never recorded as given. A refused attempt keeps
@@ -52,6 +53,7 @@ class State:
     NOT_FOUND = "NOT_FOUND"
     REFUSED = "REFUSED"
     FAILED = "FAILED"
+    WRITTEN = "WRITTEN"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from strawberry.types import Info
 
 from app import decisions
+from app.audit.record import State
 from app.auth.policy import Action
 from app.context import Context
 from app.domain.enums import HolderKind, LicenceStatus
@@ -35,7 +36,7 @@ def _line(input: Any) -> dict[str, Any]:
 def _written(context: Context, row: Any) -> None:
     """The subject a decision is about, in the request's audit entry (a write, not a read of
     their data: no access record)."""
-    context.audit.subject(HolderKind(row.holder_kind), row.holder_id, reached=False, is_self=False)
+    context.audit.subject(HolderKind(row.holder_kind), row.holder_id, State.WRITTEN)
 
 
 def _authority(context: Context) -> str:

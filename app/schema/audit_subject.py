@@ -15,7 +15,7 @@ import strawberry
 class AuditSubjectType:
     subject: str = strawberry.field(description='"PERSON:<id number>", "ENTERPRISE:<credit code>" or "CERTIFICATE:<identifier>".')
     state: str | None = strawberry.field(
-        description="REACHED, NOT_FOUND, REFUSED or FAILED (null in entries written before states were kept)."
+        description="REACHED, NOT_FOUND, REFUSED, FAILED or WRITTEN (null in entries written before states were kept)."
     )
     purpose: str | None
     consent_id: str | None = strawberry.field(description="Only a consent that covered the subject, or, refused, the one claimed.")
