@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from app.audit.endpoints import audit_routes
 from app.audit.keys import audit_key
 from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
@@ -31,7 +32,14 @@ def create_app(
     engine = create_engine(settings)
     read_engine = create_read_engine(settings)
     store = (
-        AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every, create_audit_engine(settings))
+        AuditStore(
+            engine,
+            audit_key(settings),
+            settings.audit_checkpoint_every,
+            create_audit_engine(settings),
+            checkpoint_interval=settings.audit_checkpoint_seconds,
+            origin=settings.audit_origin,
+        )
         if audit
         else None
     )
@@ -69,7 +77,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if store is not None:
+            store.start()  # the timer that signs the head every XINZHENG_AUDIT_CHECKPOINT_SECONDS
         yield
+        if store is not None:
+            await store.close()
         await graphql.rate_limits.close()
         if graphql.postgres is not None:
             await graphql.postgres.close()
@@ -85,6 +97,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/.well-known/jwks.json", jwks_document),
+            *(audit_routes(store) if store is not None else []),
         ],
         lifespan=lifespan,
     )

@@ -220,9 +220,9 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
     from sqlalchemy import func, select
     from sqlalchemy.exc import DBAPIError
 
-    from app.audit.chain import timestamp
     from app.audit.export import checkpoint_line, entry_line, header_line
     from app.audit.store import HEAD, audit_log, checkpoints, entries
+    from app.audit.verify import checkpoint_row
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
 
@@ -251,11 +251,7 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
                     select(checkpoints).where(checkpoints.c.seq <= head_seq).order_by(checkpoints.c.seq)
                 )
                 async for r in rows:
-                    out.write(
-                        checkpoint_line(
-                            {"seq": r.seq, "headHash": r.head_hash, "at": timestamp(r.at), "keyId": r.key_id, "signature": r.signature}
-                        )
-                    )
+                    out.write(checkpoint_line(checkpoint_row(r)))
         except DBAPIError as e:
             raise CliError(f"cannot read the audit log: {reason(e)}") from None
     return count, signed
