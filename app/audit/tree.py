@@ -24,8 +24,9 @@ tree = AuditTreeNode.__table__
 checkpoints = AuditCheckpoint.__table__
 
 INSERT_NODES = insert(tree)
-TREE_SIZE = hot(
-    "audit_tree_size", select(tree.c.idx).where(tree.c.level == 0).order_by(tree.c.idx.desc()).limit(1)
+# The last node of a level (level 0: the last leaf, so the tree's size).
+LAST_NODE = hot(
+    "audit_tree_last", select(tree.c.idx).where(tree.c.level == bindparam("level")).order_by(tree.c.idx.desc()).limit(1)
 )
 NODE = hot(
     "audit_tree_node", select(tree.c.hash).where(tree.c.level == bindparam("level"), tree.c.idx == bindparam("idx"))
@@ -42,7 +43,7 @@ def node_rows(made: list[tuple[int, int, bytes]]) -> list[dict[str, Any]]:
 
 async def stored_frontier(tx: Transaction) -> Frontier:
     """The tree as stored (it may lag the log: see the store's catch-up)."""
-    last = await tx.first(TREE_SIZE, {})
+    last = await tx.first(LAST_NODE, {"level": 0})
     size = last.idx + 1 if last is not None else 0
     roots = []
     for level, idx in Frontier.nodes(size):
