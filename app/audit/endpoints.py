@@ -29,8 +29,8 @@ NOTE_TYPE = "text/plain; charset=utf-8"
 def audit_routes(store: AuditStore) -> list[Route]:
     async def checkpoint(request: Request) -> Response:
         try:
-            async with store.engine.connect() as conn:
-                latest = await tree.latest_checkpoint(conn)
+            async with proofs.reading(store) as run:
+                latest = await tree.latest_checkpoint(run)
         except DBAPIError:
             return JSONResponse({"error": "the audit log cannot be read now"}, status_code=503)
         if latest is None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import bindparam, select
 
 from app.audit import tree
-from app.audit.store import AuditStore, audit_log, checkpoints
+from app.audit.store import AuditStore, audit_log
 
 
 class ProofRequestError(ValueError):
@@ -43,23 +45,33 @@ class Consistency:
     checkpoint: str
 
 
+ACTOR = select(audit_log.c.actor_role, audit_log.c.actor_sub, audit_log.c.actor_org).where(
+    audit_log.c.seq == bindparam("seq")
+)
+
+
+def reading(store: AuditStore) -> AbstractAsyncContextManager[tree.Run]:
+    return tree.reading(store.engine, store.sync_engine)
+
+
 async def entry_actor(store: AuditStore, seq: int) -> Any | None:
     """Who made entry `seq` (its role, sub and organisation), or None if there is no such entry."""
-    statement = select(audit_log.c.actor_role, audit_log.c.actor_sub, audit_log.c.actor_org).where(audit_log.c.seq == seq)
-    async with store.engine.connect() as conn:
-        return (await conn.execute(statement)).first()
+    async with reading(store) as run:
+        rows = await run(ACTOR, {"seq": seq})
+    return rows[0] if rows else None
 
 
 async def receipt(store: AuditStore, seq: int) -> Receipt:
     """The receipt of an entry that exists."""
-    async with store.engine.connect() as conn:
-        latest = await tree.latest_checkpoint(conn)
+    async with reading(store) as run:
+        latest = await tree.latest_checkpoint(run)
     if latest is None or latest.seq < seq:
         await store.sign_head()
-    async with store.engine.connect() as conn:
-        latest = await tree.latest_checkpoint(conn)
-        assert latest is not None and latest.seq >= seq
-        proof = await tree.inclusion(conn, seq - 1, latest.seq)
+        async with reading(store) as run:
+            latest = await tree.latest_checkpoint(run)
+    assert latest is not None and latest.seq >= seq
+    async with reading(store) as run:
+        proof = await tree.inclusion(run, seq - 1, latest.seq)
     return Receipt(
         seq=seq,
         leaf_index=seq - 1,
@@ -75,20 +87,18 @@ async def consistency(store: AuditStore, from_size: int, to_size: int) -> Consis
     """The proof that the tree at `from_size` is a prefix of the signed one at `to_size`."""
     if not 0 <= from_size <= to_size:
         raise ProofRequestError("fromSize must be 0 or more, and at most toSize")
-    async with store.engine.connect() as conn:
-        signed = (
-            await conn.execute(select(checkpoints.c.note).where(checkpoints.c.seq == to_size, checkpoints.c.note.is_not(None)))
-        ).first()
+    async with reading(store) as run:
+        signed = await tree.signed_note(run, to_size)
         if signed is None:
-            latest = await tree.latest_checkpoint(conn)
+            latest = await tree.latest_checkpoint(run)
             newest = f"the newest is {latest.seq}" if latest is not None else "there is none yet"
             raise ProofRequestError(f"toSize must be the tree size of a signed checkpoint ({newest})")
-        old_root, new_root, proof = await tree.consistency(conn, from_size, to_size)
+        old_root, new_root, proof = await tree.consistency(run, from_size, to_size)
     return Consistency(
         from_size=from_size,
         to_size=to_size,
         from_root_hash=old_root.hex(),
         to_root_hash=new_root.hex(),
         consistency_proof=[p.hex() for p in proof],
-        checkpoint=signed.note,
+        checkpoint=signed,
     )

@@ -13,18 +13,30 @@ database or on an export.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterable, Collection, Iterable, Mapping, Sequence
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+import orjson
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.audit import keys, note
 from app.audit.chain import GENESIS, Break, canonical, timestamp
 from app.audit.merkle import Frontier, leaf_hash
-from app.audit.store import checkpoints, entries
+from app.audit.store import COLUMNS, audit_log, checkpoints
+
+JSON_COLUMNS = ("variables", "subjects", "fields_masked", "fields_denied", "error_codes")
+BATCH = 5000
+# Every column of an entry, the JSON ones as their stored text: decoded here by orjson, about
+# four times faster than the json module (which a value orjson refuses still goes to).
+_ENTRY_COLUMNS = [
+    cast(audit_log.c[c], String).label(c) if c in JSON_COLUMNS else audit_log.c[c] for c in COLUMNS.values()
+]
+_NAMES = list(COLUMNS)
+_JSON_AT = [i for i, c in enumerate(COLUMNS.values()) if c in JSON_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,35 @@ async def checkpoint_rows(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [checkpoint_row(r) for r in rows]
 
 
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN, an integer past 64 bits: what the json module wrote, it reads
+        return json.loads(text)
+
+
+async def stored_entries(conn: AsyncConnection) -> AsyncIterator[dict[str, Any]]:
+    """Every entry in seq order, as `store.entries` gives them, read faster: verifying a million
+    entries is mostly reading them (tuples, not mappings; JSON decoded by orjson)."""
+    after = 0
+    while True:
+        rows = (
+            await conn.execute(select(*_ENTRY_COLUMNS).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(BATCH))
+        ).tuples().all()
+        for row in rows:
+            values = list(row)
+            for i in _JSON_AT:
+                values[i] = _json(values[i])
+            yield dict(zip(_NAMES, values, strict=True))
+        if len(rows) < BATCH:
+            return
+        after = rows[-1][0]
+
+
 async def verify_database(
     conn: AsyncConnection, public_key: Ed25519PublicKey, *, roots_at: Collection[int] = ()
 ) -> Integrity:
     """The whole chain as stored, with its checkpoints."""
-    return await verify_entries(entries(conn), await checkpoint_rows(conn), public_key, roots_at=roots_at)
+    return await verify_entries(stored_entries(conn), await checkpoint_rows(conn), public_key, roots_at=roots_at)
