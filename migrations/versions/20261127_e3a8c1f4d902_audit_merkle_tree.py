@@ -84,9 +84,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("level", "idx", name=op.f("pk_audit_tree")),
     )
     _append_only("audit_tree")
-    # Plain ADD COLUMN (not batch mode): SQLite keeps the table, and with it its triggers.
-    op.add_column("audit_checkpoints", sa.Column("root_hash", sa.String(length=64), nullable=True))
-    op.add_column("audit_checkpoints", sa.Column("note", sa.Text(), nullable=True))
+    # Plain ADD COLUMN (not batch mode): SQLite keeps the table, and with it its triggers. A
+    # downgrade leaves them (the table is append-only), so an upgrade after one finds them there.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("audit_checkpoints")}
+    if "root_hash" not in present:
+        op.add_column("audit_checkpoints", sa.Column("root_hash", sa.String(length=64), nullable=True))
+    if "note" not in present:
+        op.add_column("audit_checkpoints", sa.Column("note", sa.Text(), nullable=True))
     _backfill()
 
 
