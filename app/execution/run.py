@@ -11,6 +11,7 @@ extensions and all), with graphql-core's own resolve info, and its policy guard 
 from __future__ import annotations
 
 import asyncio
+from inspect import CORO_CREATED, getcoroutinestate
 from collections.abc import Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,20 @@ class Run:
 def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> Any:
     """A dict of the fields' values; a coroutine giving it when some of them are awaited."""
     data: dict[str, Any] = {}
-    pending: list[str] | None = None
+    try:
+        _execute_into(data, run, fields, source, path)
+    except BaseException:
+        # A non-null field failed at once and nulls this object: its siblings not yet run never will.
+        for value in data.values():
+            discard(value)
+        raise
+    pending = [key for key, value in data.items() if type(value) is CoroutineType]
+    if not pending:
+        return data
+    return _settle_in_turn(data, pending)
+
+
+def _execute_into(data: dict[str, Any], run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> None:
     for plan in fields:
         if plan.leaf_attribute is not None:
             # Most fields are an attribute and a scalar: no path, no error handling, unless the
@@ -76,15 +90,18 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
                         continue
             except Exception:
                 pass
-        value = plan.execute(run, source, path)
-        data[plan.key] = value
-        if type(value) is CoroutineType:
-            if pending is None:
-                pending = []
-            pending.append(plan.key)
-    if pending is None:
-        return data
-    return _settle_in_turn(data, pending)
+        data[plan.key] = plan.execute(run, source, path)
+
+
+def discard(value: Any) -> None:
+    """Close a coroutine that will never be awaited, with the coroutines it was given to await
+    (a resolver's, a guard's): closing one that has not started leaves its arguments unawaited."""
+    if type(value) is not CoroutineType:
+        return
+    if getcoroutinestate(value) == CORO_CREATED and value.cr_frame is not None:
+        for argument in value.cr_frame.f_locals.values():
+            discard(argument)
+    value.close()
 
 
 async def _settle_in_turn(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
@@ -101,7 +118,7 @@ async def _settle_in_turn(data: dict[str, Any], keys: list[str]) -> dict[str, An
             data[key] = await data[key]
         except BaseException:
             for later in keys[index + 1 :]:
-                data[later].close()
+                discard(data[later])
             raise
     return data
 
@@ -189,29 +206,36 @@ def list_(inner: Complete, item_non_null: bool, nodes: list[FieldNode], parent: 
         if not is_iterable(value):
             raise GraphQLError(not_iterable)
         out: list[Any] = []
-        pending: list[int] | None = None
-        for index, item in enumerate(value):
-            item_path = Path(path, index, None)
-            try:
-                if is_awaitable(item):
-                    completed: Any = _await_item(run, inner, item, item_path, nodes, item_non_null)
-                else:
-                    completed = inner(run, item, item_path)
-                    if type(completed) is CoroutineType:
-                        completed = _settle_item(run, completed, item_path, nodes, item_non_null)
-            except Exception as raw:
-                run.field_error(raw, nodes, item_non_null, item_path)
-                completed = None
-            if type(completed) is CoroutineType:
-                if pending is None:
-                    pending = []
-                pending.append(index)
-            out.append(completed)
-        if pending is None:
+        try:
+            _complete_items(run, inner, value, path, nodes, item_non_null, out)
+        except BaseException:
+            for completed in out:  # a non-null item failed at once: the list is null, its other items unsettled
+                discard(completed)
+            raise
+        pending = [index for index, completed in enumerate(out) if type(completed) is CoroutineType]
+        if not pending:
             return out
         return _settle(out, pending)
 
     return complete
+
+
+def _complete_items(
+    run: Run, inner: Complete, value: Any, path: Path, nodes: list[FieldNode], item_non_null: bool, out: list[Any]
+) -> None:
+    for index, item in enumerate(value):
+        item_path = Path(path, index, None)
+        try:
+            if is_awaitable(item):
+                completed: Any = _await_item(run, inner, item, item_path, nodes, item_non_null)
+            else:
+                completed = inner(run, item, item_path)
+                if type(completed) is CoroutineType:
+                    completed = _settle_item(run, completed, item_path, nodes, item_non_null)
+        except Exception as raw:
+            run.field_error(raw, nodes, item_non_null, item_path)
+            completed = None
+        out.append(completed)
 
 
 async def _await_item(run: Run, inner: Complete, item: Any, path: Path, nodes: list[FieldNode], non_null: bool) -> Any:

@@ -85,7 +85,11 @@ GQL = SCHEMA._schema
 # Values a request (or a copy of the city) makes for itself: compared as present-or-null, not as
 # values. By response key (hypothesis-graphql writes no aliases; no other type has these names).
 # `computedAt` is when each copy of the city was scored, at its import.
-OWN_VALUES = {"at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt"}
+# The audit log's tree is made of each copy's own entries: its hashes, proofs and signed notes too.
+OWN_VALUES = {
+    "at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt",
+    "leafHash", "rootHash", "inclusionProof", "checkpoint", "fromRootHash", "toRootHash", "consistencyProof",
+}  # fmt: skip
 # Fields of an audit entry that are the request's own: seq, request id, time, duration, hashes.
 OWN_ENTRY_FIELDS = {"seq", "requestId", "at", "durationMs", "prevHash", "hash"}
 # Fields of an audit entry listed in the order things happened (see the module's docstring).

@@ -29,16 +29,24 @@ from tests.api.conftest import Api
 
 SCHEMA = build_schema(Settings.from_env({"XINZHENG_JWT_SECRET": "x" * 40}))
 REACH = reaching_columns(SCHEMA)
-OBJECT_FIELDS = {
-    name: t for name, t in SCHEMA._schema.type_map.items() if hasattr(t, "fields") and not name.startswith("__")
-}
+OBJECT_FIELDS = {name: t for name, t in SCHEMA._schema.type_map.items() if hasattr(t, "fields") and not name.startswith("__")}
 
 # Types whose content depends on who asks or on when (the log grows with every request):
 # the grant is that the field answers without error.
 # (Access records too: admin's own reference query is itself an access.)
 PER_CALLER = {
-    "Viewer", "PageInfo", "AuditEntry", "AuditEntryEdge", "AuditEntryConnection", "AuditIntegrity",
-    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection", "AuditSubject", "AuditReceipt", "AuditConsistency",
+    "Viewer",
+    "PageInfo",
+    "AuditEntry",
+    "AuditEntryEdge",
+    "AuditEntryConnection",
+    "AuditIntegrity",
+    "AccessRecord",
+    "AccessRecordEdge",
+    "AccessRecordConnection",
+    "AuditSubject",
+    "AuditReceipt",
+    "AuditConsistency",
 }
 BANK_PERSON = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}
 BANK_FOOD = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_FOOD}
@@ -91,15 +99,13 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
             return Route(FOOD_Q % "{sel}", food, ["enterprise"])
     if type_name == "Certificate":
         if role is Role.ISSUER:
-            return Route(
-                "query($i: String!) { certificate(identifier: $i) { {sel} } }", {"i": ident["ID_CARD"]}, ["certificate"]
-            )
+            return Route("query($i: String!) { certificate(identifier: $i) { {sel} } }", {"i": ident["ID_CARD"]}, ["certificate"])
         return Route(PERSON_Q % "certificates { {sel} }", person, ["person", "certificates"])
     if type_name in ("Licence", "Penalty") and role is Role.ISSUER:
         # An issuer reads its own decisions in its mutations' answers: setting a revoked
         # licence's status again, and repairing a repaired penalty, change nothing.
         key = {"Licence": "Mutation.setLicenceStatus", "Penalty": "Mutation.repairPenalty"}[type_name]
-        query, variables = root_call(key, role, ident)
+        query, variables = DECISION_CALLS[key]
         field = key.split(".")[1]
         return Route(query.replace("{ decisionNumber }", "{ {sel} }"), variables, [field])
     if type_name == "Licence":
@@ -117,19 +123,30 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
     if type_name == "CertificateType":
         return Route("{ certificateTypes { {sel} } }", {}, ["certificateTypes"])
     if type_name in ("AccessRecordConnection", "AccessRecordEdge", "AccessRecord"):
-        inner = {"AccessRecordConnection": "{sel}", "AccessRecordEdge": "edges { {sel} }", "AccessRecord": "edges { node { {sel} } }"}
+        inner = {
+            "AccessRecordConnection": "{sel}",
+            "AccessRecordEdge": "edges { {sel} }",
+            "AccessRecord": "edges { node { {sel} } }",
+        }
         path = {"AccessRecordConnection": [], "AccessRecordEdge": ["edges"], "AccessRecord": ["edges", "node"]}
-        return Route(PERSON_Q % ("accessRecords { %s }" % inner[type_name]), person, ["person", "accessRecords", *path[type_name]])
+        return Route(
+            PERSON_Q % ("accessRecords { %s }" % inner[type_name]), person, ["person", "accessRecords", *path[type_name]]
+        )
     if type_name in ("AuditEntryConnection", "AuditEntryEdge", "AuditEntry"):
         inner = {"AuditEntryConnection": "{sel}", "AuditEntryEdge": "edges { {sel} }", "AuditEntry": "edges { node { {sel} } }"}
         path = {"AuditEntryConnection": [], "AuditEntryEdge": ["edges"], "AuditEntry": ["edges", "node"]}
         # A fixed, old window of the log, so that the entries this test adds do not move it.
-        return Route("{ auditLog(first: 1, filter: {outcome: \"SERVED\"}) { %s } }" % inner[type_name], {}, ["auditLog", *path[type_name]])
+        return Route(
+            '{ auditLog(first: 1, filter: {outcome: "SERVED"}) { %s } }' % inner[type_name], {}, ["auditLog", *path[type_name]]
+        )
     if type_name == "AuditSubject":
         # The newest served read of the borrower (test_policy_matrix makes one first).
         log = '{ auditLog(first: 1, filter: {outcome: "SERVED", subjectKind: PERSON, subjectId: "%s"}) { %s } }'
-        return Route(log % (city.BORROWER, "edges { node { subjectContexts { {sel} } } }"), {},
-                     ["auditLog", "edges", "node", "subjectContexts"])
+        return Route(
+            log % (city.BORROWER, "edges { node { subjectContexts { {sel} } } }"),
+            {},
+            ["auditLog", "edges", "node", "subjectContexts"],
+        )
     if type_name == "AuditIntegrity":
         return Route("{ auditIntegrity { {sel} } }", {}, ["auditIntegrity"])
     if type_name == "AuditReceipt":  # the caller's own latest request (see own_receipts)
@@ -146,6 +163,51 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
             return Route("{ auditLog(first: 1) { pageInfo { {sel} } } }", {}, ["auditLog", "pageInfo"])
         return Route(search % "pageInfo { {sel} }", {}, ["searchEnterprises", "pageInfo"])
     return None
+
+
+# The police's own records (the issuer's token is the police's): each call, once it has
+# succeeded, changes nothing again, so the matrix may run them in any order, any number of times.
+DECISION_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Mutation.recordLicence": (
+        "mutation($in: RecordLicenceInput!) { recordLicence(input: $in) { decisionNumber } }",
+        {
+            "in": {
+                "decisionNumber": "杭公许〔矩阵〕2号",
+                "holderKind": "ENTERPRISE",
+                "holderId": city.PAGED_LAST,
+                "category": "普通",
+                "title": "特种行业许可",
+                "content": "旅馆业",
+                "decidedOn": city.days(-20),
+                "validFrom": city.days(-20),
+            }
+        },
+    ),
+    "Mutation.recordPenalty": (
+        "mutation($in: RecordPenaltyInput!) { recordPenalty(input: $in) { decisionNumber } }",
+        {
+            "in": {
+                "decisionNumber": "杭公罚〔矩阵〕2号",
+                "holderKind": "ENTERPRISE",
+                "holderId": city.PAGED_LAST,
+                "severity": "MINOR",
+                "category": "治安",
+                "reason": "未登记住宿旅客信息",
+                "basis": "《旅馆业治安管理办法》",
+                "amount": "200.00",
+                "decidedOn": city.days(-20),
+            }
+        },
+    ),
+    "Mutation.repairPenalty": (
+        'mutation($n: String!) { repairPenalty(decisionNumber: $n, reason: "已整改") { decisionNumber } }',
+        {"n": city.POLICE_PENALTY},
+    ),
+    "Mutation.setLicenceStatus": (
+        'mutation($n: String!) { setLicenceStatus(decisionNumber: $n, status: REVOKED, reason: "违规经营") { decisionNumber } }',
+        {"n": city.POLICE_LICENCE},
+    ),
+}
 
 
 def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -166,32 +228,18 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
         "Query.auditConsistency": (CONSISTENCY_Q % "toSize", {"t": int(ident["size"])}),
         "Mutation.grantConsent": (
             "mutation($in: GrantConsentInput!) { grantConsent(input: $in) { id } }",
-            {"in": {"holderKind": "PERSON", "holderId": city.BORROWER, "granteeCode": city.OTHER_BANK,
-                    "purposes": ["GUARANTEE_REVIEW"], "validUntil": f"{city.days(30)}T00:00:00+08:00"}},
+            {
+                "in": {
+                    "holderKind": "PERSON",
+                    "holderId": city.BORROWER,
+                    "granteeCode": city.OTHER_BANK,
+                    "purposes": ["GUARANTEE_REVIEW"],
+                    "validUntil": f"{city.days(30)}T00:00:00+08:00",
+                }
+            },
         ),
         "Mutation.revokeConsent": ("mutation($id: ID!) { revokeConsent(id: $id) { id } }", {"id": city.CONSENT_REVOKED}),
-        # The police's own records (the issuer's token is the police's): each call, once it has
-        # succeeded, changes nothing again, so the matrix may run them in any order, any number of times.
-        "Mutation.recordLicence": (
-            "mutation($in: RecordLicenceInput!) { recordLicence(input: $in) { decisionNumber } }",
-            {"in": {"decisionNumber": "杭公许〔矩阵〕2号", "holderKind": "ENTERPRISE", "holderId": city.PAGED_LAST,
-                    "category": "普通", "title": "特种行业许可", "content": "旅馆业", "decidedOn": city.days(-20),
-                    "validFrom": city.days(-20)}},
-        ),
-        "Mutation.recordPenalty": (
-            "mutation($in: RecordPenaltyInput!) { recordPenalty(input: $in) { decisionNumber } }",
-            {"in": {"decisionNumber": "杭公罚〔矩阵〕2号", "holderKind": "ENTERPRISE", "holderId": city.PAGED_LAST,
-                    "severity": "MINOR", "category": "治安", "reason": "未登记住宿旅客信息", "basis": "《旅馆业治安管理办法》",
-                    "amount": "200.00", "decidedOn": city.days(-20)}},
-        ),
-        "Mutation.repairPenalty": (
-            'mutation($n: String!) { repairPenalty(decisionNumber: $n, reason: "已整改") { decisionNumber } }',
-            {"n": city.POLICE_PENALTY},
-        ),
-        "Mutation.setLicenceStatus": (
-            'mutation($n: String!) { setLicenceStatus(decisionNumber: $n, status: REVOKED, reason: "违规经营") { decisionNumber } }',
-            {"n": city.POLICE_LICENCE},
-        ),
+        **DECISION_CALLS,
     }
     return calls[key]
 
@@ -214,11 +262,7 @@ def walk(data: Any, path: list[str]) -> tuple[Any, list[str | int]]:
     return data, concrete
 
 
-CASES = [
-    pytest.param(key, role, id=f"{key}-{role.value}")
-    for key in sorted(FIELD_POLICY)
-    for role in Role
-]
+CASES = [pytest.param(key, role, id=f"{key}-{role.value}") for key in sorted(FIELD_POLICY) for role in Role]
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +272,7 @@ def ident() -> dict[str, str]:
 
 async def _identifiers(api: Api, ident: dict[str, str]) -> dict[str, str]:
     if not ident:
-        body = await api.graphql(PERSON_Q % "certificates { typeCode identifier }", {"id": city.BORROWER},
-                                 token=api.tokens.admin)
+        body = await api.graphql(PERSON_Q % "certificates { typeCode identifier }", {"id": city.BORROWER}, token=api.tokens.admin)
         ident.update({c["typeCode"]: c["identifier"] for c in body["data"]["person"]["certificates"]})
     return ident
 
@@ -273,7 +316,9 @@ async def test_policy_matrix(api: Api, ident: dict[str, str], key: str, role: Ro
     # The field itself answers; subjects it links to are gated again (tested in test_policy.py).
     assert not [e for e in body.get("errors", []) if e["path"] == [*path, field]], body
     # The reference: what admin sees, or for an answer only its caller may have (a mutation's), a second call.
-    reference = await api.graphql(query, r.variables, token=token(api, role) if query.startswith("mutation") else api.tokens.admin)
+    reference = await api.graphql(
+        query, r.variables, token=token(api, role) if query.startswith("mutation") else api.tokens.admin
+    )
     admin_value = walk(reference["data"], r.path)[0][field]
     if grant is Grant.MASKED:
         rule = FIELD_POLICY[key]
