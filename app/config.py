@@ -104,6 +104,8 @@ class Settings:
     redis_url: str | None = None
     # Keys in Redis start with this, so that several deployments (or test runs) may share one.
     redis_prefix: str = "xinzheng"
+    # Issuers' private signing keys in prod, one PEM per key (app/certificates/keys.py); dev keeps them in the database.
+    signing_keys_dir: str | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -155,6 +157,7 @@ class Settings:
             rate_limits=RateLimits.parse(environ.get("XINZHENG_RATE_LIMITS") or DEFAULT_RATE_LIMITS),
             redis_url=_redis_url(environ.get("XINZHENG_REDIS_URL") or None),
             redis_prefix=environ.get("XINZHENG_REDIS_PREFIX") or "xinzheng",
+            signing_keys_dir=environ.get("XINZHENG_SIGNING_KEYS_DIR") or None,
         )
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app.audit.keys import audit_key
 from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
-from app.certificates.signing import jwks
+from app.certificates.keys import jwks
 from app.config import Settings
 from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.ratelimit import RateLimiter

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.certificates.signing import jwks, payload_mismatches, verify_document
+from app.certificates.keys import jwks
+from app.certificates.signing import payload_mismatches, verify_document
 from app.db.models import Certificate
 from app.identifiers import parse_certificate_identifier
 from app.imports.certificate import signed_content

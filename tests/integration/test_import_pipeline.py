@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.certificates.signing import KeyRing
+from app.certificates.keys import KeyRing
 from app.db.models import Certificate
 from app.domain.enums import HolderKind
 from app.imports import (
