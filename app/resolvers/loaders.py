@@ -20,6 +20,7 @@ from app.db.models import (
     AccessRecord,
     Authority,
     Certificate,
+    CertificateStatusChange,
     CertificateType,
     Consent,
     CreditScore,
@@ -91,6 +92,13 @@ CERTIFICATES_BY_HOLDER = hot(
     ),
 )
 CERTIFICATES = hot("certificates", _CERTIFICATE.where(certificates.c.identifier.in_(KEYS)))
+status_changes = CertificateStatusChange.__table__
+CERTIFICATE_HISTORY = hot(
+    "certificate_history",
+    select(status_changes)
+    .where(status_changes.c.certificate_id.in_(KEYS))
+    .order_by(status_changes.c.certificate_id, status_changes.c.at, status_changes.c.id),
+)
 CONSENTS = hot(
     "consents",
     select(consents, authorities.c.name.label("grantee_name"))
@@ -224,6 +232,10 @@ class Loaders:
     @cached_property
     def certificate(self) -> BatchLoader[str, Row[Any] | None]:
         return _one_each(self._db, CERTIFICATES, lambda r: r.identifier)
+
+    @cached_property
+    def certificate_history(self) -> BatchLoader[int, Sequence[Row[Any]]]:
+        return _all_each(self._db, CERTIFICATE_HISTORY, lambda r: r.certificate_id, lambda k: k)
 
     @cached_property
     def licences(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:

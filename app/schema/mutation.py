@@ -5,9 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from app.resolvers import consent as consent_resolvers
+from app.resolvers import issuing as issuing_resolvers
 
 
 @strawberry.type
 class Mutation:
     grant_consent = strawberry.field(resolver=consent_resolvers.grant_consent)
     revoke_consent = strawberry.field(resolver=consent_resolvers.revoke_consent)
+    issue_certificate = strawberry.field(resolver=issuing_resolvers.issue_certificate)
+    set_certificate_status = strawberry.field(resolver=issuing_resolvers.set_certificate_status)

@@ -1,0 +1,53 @@
+"""What the service publishes for offline verification: an issuer's status lists.
+
+`GET /status-lists/{issuerCode}/{listId}` answers the signed Status List Token (JWT,
+`typ: statuslist+jwt`, media type application/statuslist+jwt), signed with the issuer's
+current key (published at /.well-known/jwks.json). The list is built from its certificates'
+stored statuses when asked: it is never a copy that could lag a committed status change.
+A verifier that keeps a copy (for at most its `ttl`) checks any certificate of that list with
+the network off, and by fetching the whole list tells nobody which one it checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.certificates.keys import KeyRing, KeyStore
+from app.certificates.signing import status_list_uri
+from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, StatusList, status_list_token
+from app.db.models import Certificate
+from app.domain.enums import CertificateStatus
+
+certificates: Table = Certificate.__table__
+MEDIA_TYPE = "application/statuslist+jwt"
+
+
+async def list_statuses(conn: AsyncConnection, issuer_code: str, list_id: int) -> StatusList | None:
+    """The list's entries from its certificates' statuses; None if the issuer has no such list."""
+    rows = (
+        await conn.execute(
+            select(certificates.c.status_index, certificates.c.status).where(
+                certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id
+            )
+        )
+    ).all()
+    if not rows:
+        return None
+    statuses = StatusList(LIST_SIZE)
+    for index, status in rows:
+        statuses.set(index, STATUS_VALUES[CertificateStatus(status)])
+    return statuses
+
+
+async def status_list_token_for(
+    conn: AsyncConnection, store: KeyStore, issuer_code: str, list_id: int, at: dt.datetime
+) -> str | None:
+    """The issuer's signed list, or None if it has no such list."""
+    statuses = await list_statuses(conn, issuer_code, list_id)
+    if statuses is None:
+        return None
+    key = await KeyRing(conn, store).signing_key(issuer_code)
+    return status_list_token(key, uri=status_list_uri(issuer_code, list_id), statuses=statuses, issued_at=int(at.timestamp()))
