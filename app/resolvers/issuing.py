@@ -47,7 +47,7 @@ async def issue_certificate(info: Info[Context, None], input: IssueCertificateIn
     principal = info.context.principal
     issuer = parse_credit_code(input.issuer_code) if input.issuer_code else principal.org
     await info.context.gate.authorize(Action.CERTIFICATE_ISSUE, authority=issuer)
-    line = {
+    line: dict[str, Any] = {
         "type_code": input.type_code,
         "number": input.number,
         "holder_kind": str(input.holder_kind),
