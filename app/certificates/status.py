@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Certificate, CertificateStatusChange
@@ -21,6 +21,7 @@ from app.errors import BadUserInput
 
 certificates: Table = Certificate.__table__
 status_changes: Table = CertificateStatusChange.__table__
+IMPORTED_REASON = "imported"
 
 TRANSITIONS: dict[CertificateStatus, frozenset[CertificateStatus]] = {
     CertificateStatus.VALID: frozenset({CertificateStatus.SUSPENDED, CertificateStatus.REVOKED, CertificateStatus.CANCELLED}),
@@ -57,3 +58,22 @@ async def set_certificate_status(
         insert(status_changes),
         [{"certificate_id": row.id, "at": at, "status": status.value, "reason": reason, "actor_org": actor_org}],
     )
+
+
+async def record_imported_statuses(conn: AsyncConnection, at: dt.datetime) -> None:
+    """A history entry for every certificate whose stored status its history does not end with:
+    those an import just wrote, or whose status it changed. One statement, whatever the size
+    of the import (nothing is held per certificate); run again, it adds nothing."""
+    latest = (
+        select(status_changes.c.status)
+        .where(status_changes.c.certificate_id == certificates.c.id)
+        .order_by(status_changes.c.at.desc(), status_changes.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    changed = select(
+        certificates.c.id, literal(at, status_changes.c.at.type), certificates.c.status,
+        literal(IMPORTED_REASON), null(),
+    ).where(or_(latest.is_(None), latest != certificates.c.status))  # fmt: skip
+    columns = ["certificate_id", "at", "status", "reason", "actor_org"]
+    await conn.execute(insert(status_changes).from_select(columns, changed))

@@ -4,7 +4,9 @@
    resolved (`check.py`). One bad line and nothing is written: the report names every bad line.
    The rows of good lines wait on disk (`spool.py`), not in memory, until the check is over.
 2. Write: the spooled rows are upserted in batches (`write.py`); certificates without a
-   document are signed with their issuer's key on the way.
+   document are signed with their issuer's key on the way, and every certificate gets its
+   status-list entry (app/certificates/entries.py); then each certificate new or whose status
+   changed gets a status-history entry.
 3. Score: the credit scores of every subject touched are recomputed, in the same transaction.
 
 A failure anywhere, a database error included, rolls it all back.
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import clock
 from app.certificates.keys import DEV_KEYS, KeyStore
+from app.certificates.status import record_imported_statuses
 from app.imports.check import Checker, Loc, load_on_file
 from app.imports.fields import BadRecord
 from app.imports.kinds import parse_line, parse_record
@@ -106,6 +109,7 @@ async def _import(
             await writer.finish()
         finally:
             await writer.close()  # a failure leaves no statement in flight under the rollback
+        await record_imported_statuses(conn, clock.now())
         if progress and is_large(sources):
             progress(f"scoring: {checked.touched_count(writer.moved):,} subjects")
         for subjects in checked.touched_batches(writer.moved):

@@ -38,7 +38,7 @@ async def _answer(info: Info[Context, None], conn: Any, identifier: str) -> Cert
     holder = await (loaders.person if HolderKind(row.holder_kind) is HolderKind.PERSON else loaders.enterprise).load(row.holder_id)
     gate = info.context.gate
     answer = CertificateType.from_row(row, info.context.today, holder.name if holder else None, gate.root_view(None))
-    answer.history = list((await conn.execute(CERTIFICATE_HISTORY, {"keys": [row.id]})).all())
+    answer.history = list((await conn.execute(CERTIFICATE_HISTORY, {"keys": [identifier]})).all())
     return answer
 
 

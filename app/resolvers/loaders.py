@@ -95,9 +95,10 @@ CERTIFICATES = hot("certificates", _CERTIFICATE.where(certificates.c.identifier.
 status_changes = CertificateStatusChange.__table__
 CERTIFICATE_HISTORY = hot(
     "certificate_history",
-    select(status_changes)
-    .where(status_changes.c.certificate_id.in_(KEYS))
-    .order_by(status_changes.c.certificate_id, status_changes.c.at, status_changes.c.id),
+    select(status_changes, certificates.c.identifier)
+    .join(certificates, certificates.c.id == status_changes.c.certificate_id)
+    .where(certificates.c.identifier.in_(KEYS))
+    .order_by(certificates.c.identifier, status_changes.c.at, status_changes.c.id),
 )
 CONSENTS = hot(
     "consents",
@@ -234,8 +235,8 @@ class Loaders:
         return _one_each(self._db, CERTIFICATES, lambda r: r.identifier)
 
     @cached_property
-    def certificate_history(self) -> BatchLoader[int, Sequence[Row[Any]]]:
-        return _all_each(self._db, CERTIFICATE_HISTORY, lambda r: r.certificate_id, lambda k: k)
+    def certificate_history(self) -> BatchLoader[str, Sequence[Row[Any]]]:
+        return _all_each(self._db, CERTIFICATE_HISTORY, lambda r: r.identifier)
 
     @cached_property
     def licences(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:

@@ -53,7 +53,6 @@ class CertificateType:
         description="Compact JWS signed by the issuer; verify offline against /.well-known/jwks.json."
     )
     view: strawberry.Private[View]
-    row_id: strawberry.Private[int]
     # A mutation's answer: the history as its own (not yet committed) transaction sees it.
     history: strawberry.Private[list[Any] | None] = None
 
@@ -63,7 +62,7 @@ class CertificateType:
 
     @strawberry.field(description="Every change of status with its reason, oldest first.")
     async def status_history(self, info: Info[Context, None]) -> list[StatusChangeType] | None:
-        rows = self.history if self.history is not None else await info.context.loaders.certificate_history.load(self.row_id)
+        rows = self.history if self.history is not None else await info.context.loaders.certificate_history.load(self.identifier)
         return [StatusChangeType(at=r.at, status=CertificateStatus(r.status), reason=r.reason) for r in rows]
 
     @classmethod
@@ -85,5 +84,4 @@ class CertificateType:
             data=row.data,
             document=row.document,
             view=view,
-            row_id=row.id,
         )
