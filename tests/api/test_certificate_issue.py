@@ -12,7 +12,7 @@ from tests.api.certs import ISSUE, issue, issue_input, published_keys, set_statu
 from tests.api.conftest import Api, all_codes, codes_at
 
 LOG = """query($f: AuditFilter) { auditLog(filter: $f, first: 5) { edges { node {
-  operationName operationType actorOrg outcome subjects } } } }"""
+  operationName operationType actorOrg outcome subjects variables } } } }"""
 
 
 async def test_an_issuer_issues_a_signed_certificate_anyone_verifies_with_the_jwks_alone(api: Api) -> None:
@@ -111,3 +111,8 @@ async def test_a_refused_change_writes_nothing_and_every_change_is_audited(api: 
     newest = log["data"]["auditLog"]["edges"][0]["node"]
     assert (newest["operationType"], newest["outcome"]) == ("MUTATION", "DENIED")
     assert f"CERTIFICATE:{ident}" in newest["subjects"]
+    # The change that stood is in the log with its reason.
+    log = await api.graphql(LOG, {"f": {"organisation": city.POLICE}}, token=api.tokens.auditor)
+    change = next(e["node"] for e in log["data"]["auditLog"]["edges"] if (e["node"]["variables"] or {}).get("id") == ident
+                  and e["node"]["variables"].get("s") == "SUSPENDED")  # fmt: skip
+    assert (change["outcome"], change["variables"]["why"]) == ("SERVED", "挂失")

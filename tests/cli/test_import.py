@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import jwt
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -114,6 +115,12 @@ async def test_certificates_without_a_document_are_signed_by_their_issuer(
         assert (identifier.issuer_code, identifier.serial, identifier.version) == (row.issuer_code, row.number, "001")
         payload = verify_document(row.document, keys)
         assert payload_mismatches(payload, signed_content(row._mapping)) == []
+        # Each has its entry in its issuer's status list, named in what the issuer signed.
+        assert payload["status"] == {
+            "status_list": {"idx": row.status_index, "uri": f"/status-lists/{row.issuer_code}/{row.status_list}"}
+        }
+        assert row.kid == jwt.get_unverified_header(row.document)["kid"]
+    assert len({(r.issuer_code, r.status_list, r.status_index) for r in rows}) == len(rows)
 
 
 async def test_a_bad_input_names_every_bad_line_and_writes_nothing(empty_database_url: str, tmp_path: Path) -> None:
