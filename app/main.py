@@ -8,17 +8,14 @@ from collections.abc import AsyncIterator
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.audit.keys import audit_key
 from app.audit.store import HEAD, AuditStore
 from app.auth.tokens import TokenVerifier
-from app.certificates.keys import KeyStore, jwks, refuse_stored_private_keys
-from app.certificates.publish import MEDIA_TYPE, status_list_token_for
-from app.certificates.statuslist import TTL_SECONDS
-from app import clock
-from app.identifiers import InvalidIdentifier, parse_credit_code
+from app.certificates.keys import KeyStore, check_keys_at_start, jwks
+from app.certificates.publish import status_list_endpoint
 from app.config import Settings
 from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.ratelimit import RateLimiter
@@ -71,25 +68,11 @@ def create_app(
             keys = await jwks(conn)
         return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
 
-    keys = KeyStore.for_settings(settings)
-
-    async def status_list(request: Request) -> Response:
-        """An issuer's signed status list (IETF Token Status List), for offline and private checks."""
-        try:
-            issuer = parse_credit_code(request.path_params["issuer"])
-        except InvalidIdentifier:
-            return JSONResponse({"error": "no such status list"}, status_code=404)
-        async with engine.begin() as conn:  # dev: an issuer's first key may be made here
-            token = await status_list_token_for(conn, keys, issuer, request.path_params["list_id"], clock.now())
-        if token is None:
-            return JSONResponse({"error": "no such status list"}, status_code=404)
-        return Response(token, media_type=MEDIA_TYPE, headers={"cache-control": f"public, max-age={TTL_SECONDS}"})
+    issuer_keys = KeyStore.for_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not settings.is_dev:
-            async with engine.connect() as conn:  # refuses to start: a private key in the database
-                await refuse_stored_private_keys(conn)
+        await check_keys_at_start(engine, issuer_keys)  # prod: refuses a database that holds a private key
         yield
         await graphql.rate_limits.close()
         if graphql.postgres is not None:
@@ -106,12 +89,12 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/.well-known/jwks.json", jwks_document),
-            Route("/status-lists/{issuer}/{list_id:int}", status_list),
+            Route("/status-lists/{issuer}/{list_id:int}", status_list_endpoint(engine, issuer_keys)),
         ],
         lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.read_engine = read_engine
-    app.state.keys = keys  # where issuers' private keys are (app/resolvers/issuing.py signs with them)
+    app.state.keys = issuer_keys  # where issuers' private keys are (app/resolvers/issuing.py signs with them)
     app.state.graphql = graphql  # the endpoint, and through it the schema and its caches (tests)
     return app

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.clock import now
 from app.db.models import Certificate, SigningKey
@@ -55,22 +55,19 @@ class KeyConfigError(Exception):
 class KeyStore:
     """Where this deployment keeps issuers' private keys: the database (dev) or a directory (prod)."""
 
-    directory: Path | None = None  # None: dev, private halves in the database
+    in_database: bool = True  # dev: private halves in `signing_keys`
+    directory: Path | None = None  # prod: XINZHENG_SIGNING_KEYS_DIR (None: not configured)
 
     @classmethod
     def for_settings(cls, settings: Any) -> KeyStore:
         if settings.is_dev:
-            return cls(None)
-        directory = settings.signing_keys_dir
-        return cls(Path(directory) if directory else Path("/nonexistent/XINZHENG_SIGNING_KEYS_DIR-unset"))
-
-    @property
-    def in_database(self) -> bool:
-        return self.directory is None
+            return cls(True)
+        return cls(False, Path(settings.signing_keys_dir) if settings.signing_keys_dir else None)
 
     def load_directory(self) -> dict[str, PrivateKey]:
         """Every private key in the directory, by its public key's thumbprint."""
-        assert self.directory is not None
+        if self.directory is None:
+            raise NoPrivateKey("prod reads issuers' private keys from XINZHENG_SIGNING_KEYS_DIR, which is not set")
         if not self.directory.is_dir():
             raise NoPrivateKey(f"XINZHENG_SIGNING_KEYS_DIR ({self.directory}) is not a directory")
         found: dict[str, PrivateKey] = {}
@@ -84,7 +81,8 @@ class KeyStore:
 
     def write(self, key: PrivateKey, kid: str) -> Path:
         """A new private key into the directory, readable by its owner only."""
-        assert self.directory is not None
+        if self.directory is None:
+            raise NoPrivateKey("prod writes issuers' private keys to XINZHENG_SIGNING_KEYS_DIR, which is not set")
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{kid}.pem"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -93,7 +91,7 @@ class KeyStore:
         return path
 
 
-DEV_KEYS = KeyStore(None)
+DEV_KEYS = KeyStore(True)
 
 
 def new_key_row(authority_code: str, algorithm: str = ALGORITHM, *, store: KeyStore = DEV_KEYS) -> tuple[IssuerKey, dict[str, Any]]:
@@ -233,3 +231,10 @@ async def refuse_stored_private_keys(conn: AsyncConnection) -> None:
         raise KeyConfigError(
             f"the database holds {count} private signing key(s); prod reads them from XINZHENG_SIGNING_KEYS_DIR only"
         )
+
+
+async def check_keys_at_start(engine: AsyncEngine, store: KeyStore) -> None:
+    """At start-up: prod (keys outside the database) refuses to run on a database holding one."""
+    if not store.in_database:
+        async with engine.connect() as conn:
+            await refuse_stored_private_keys(conn)

@@ -67,7 +67,7 @@ async def _rotate(settings: Settings, authority: str, algorithm: str) -> str:
     except InvalidIdentifier as e:
         raise CliError(f"--authority: {e}") from None
     store = KeyStore.for_settings(settings)
-    if not store.in_database and not settings.signing_keys_dir:
+    if not store.in_database and store.directory is None:
         raise CliError("prod keeps private keys in XINZHENG_SIGNING_KEYS_DIR: set it first")
     authorities = Authority.__table__
     async with migrated_engine(settings) as engine, engine.begin() as conn:

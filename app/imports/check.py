@@ -61,7 +61,7 @@ async def load_on_file(conn: AsyncConnection, store: KeyStore = DEV_KEYS) -> OnF
     if store.in_database:
         signs_here = frozenset(r.authority_code for r in keys if r.private_pem and r.retired_at is None)
     else:
-        held = store.load_directory() if store.directory and store.directory.is_dir() else {}
+        held = store.load_directory() if store.directory is not None and store.directory.is_dir() else {}
         signs_here = frozenset(r.authority_code for r in keys if r.retired_at is None and r.kid.split(".", 1)[1] in held)
     return OnFile(
         catalogue=catalogue,
