@@ -252,7 +252,8 @@ async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
     peaks = {}
     for persons in (100, 1_100):
         async with engine.begin() as conn:  # a clean slate each time: the same work, from empty
-            for table in ("credit_scores", "consents", "credit_flags", "certificates", "penalties", "licences"):
+            for table in ("credit_scores", "consents", "credit_flags", "certificate_status_changes", "certificates",
+                          "penalties", "licences"):
                 await conn.execute(text(f"DELETE FROM {table}"))
             await conn.execute(text("DELETE FROM enterprises"))
             await conn.execute(text("DELETE FROM persons"))
