@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.certificates.entries import Allocator
 from app.certificates.keys import KeyRing, KeyStore
+from app.certificates.qr import MAX_DOCUMENT_BYTES
 from app.db.models import Authority, Certificate, CertificateStatusChange, CertificateType, Enterprise, Person
 from app.domain.enums import CertificateStatus, HolderKind
 from app.errors import BadUserInput, Forbidden
@@ -69,6 +70,12 @@ async def issue_certificate(
     key = await KeyRing(conn, keys).signing_key(row["issuer_code"])
     row["kid"] = key.kid
     row["document"] = key.sign(signed_content(row))
+    size = len(row["document"].encode())
+    if size > MAX_DOCUMENT_BYTES:
+        raise BadUserInput(
+            f"data is too large: the signed document would be {size} bytes, and a QR code is read reliably"
+            f" up to {MAX_DOCUMENT_BYTES}"
+        )
     row["status"] = CertificateStatus.VALID.value
     new_id = (await conn.execute(insert(certificates).returning(certificates.c.id), [row])).scalar_one()
     await conn.execute(

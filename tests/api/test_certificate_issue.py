@@ -61,6 +61,7 @@ async def test_another_authority_cannot_change_a_certificate(api: Api) -> None:
         {"holderId": "110101199003070011"},  # valid, but nobody on file
         {"typeCode": "PASSPORT"},  # not in the catalogue
         {"number": "!!!"},  # nothing to make a serial of
+        {"data": {"note": "很长" * 400}},  # a document no QR code would be read reliably from
     ],
 )
 async def test_bad_input_is_bad_user_input(api: Api, changes: dict[str, str]) -> None:
