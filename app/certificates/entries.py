@@ -71,8 +71,13 @@ class Allocator:
             self._open[issuer_code] = (list_id, taken)
         return self._open[issuer_code]
 
+    async def load(self, issuer_codes: set[str]) -> None:
+        """Read what these issuers' open lists hold now (an import does, before a batch is in flight)."""
+        for code in sorted(issuer_codes):
+            await self._load(code)
+
     async def take(self, issuer_code: str) -> tuple[int, int]:
-        """A free (list id, index) of this issuer's, at random."""
+        """A free (list id, index) of this issuer's, at random (reading its open list first, if not yet read)."""
         list_id, taken = await self._load(issuer_code)
         if taken.count >= FILL_LIMIT:
             list_id, taken = list_id + 1, Taken()

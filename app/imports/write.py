@@ -131,6 +131,8 @@ class Writer:
             r.identifier: r
             for r in await self.conn.execute(query.where(table.c.identifier.in_(KEYS)), {"keys": [r["identifier"] for r in rows]})
         }
+        # Read now, while nothing is in flight: once a batch is sent, the connection is busy.
+        await self.entries.load({row["issuer_code"] for row in rows})
         for row in rows:
             issuer, known = row["issuer_code"], on_file.get(row["identifier"])
             if row["status_list"] is not None:
@@ -146,6 +148,7 @@ class Writer:
                 self.buffers["certificate"].append(row)
             else:
                 if issuer not in self.issuer_keys:
+                    await self._settle()  # the statement in flight first: one at a time on the connection
                     self.issuer_keys[issuer] = await self.keys.signing_key(issuer)
                 row["kid"] = self.issuer_keys[issuer].kid
                 self.to_sign.append(row)
