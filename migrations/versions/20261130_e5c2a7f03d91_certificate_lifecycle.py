@@ -103,7 +103,9 @@ def downgrade() -> None:
         batch_op.drop_column("status_index")
         batch_op.drop_column("status_list")
         batch_op.drop_column("kid")
-    with op.batch_alter_table("signing_keys") as batch_op:
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of these tables would drop
+    # and re-create tables that other tables' foreign keys refer to.
+    with op.batch_alter_table("signing_keys", recreate="never") as batch_op:
         batch_op.drop_column("retired_at")
-    with op.batch_alter_table("authorities") as batch_op:
+    with op.batch_alter_table("authorities", recreate="never") as batch_op:
         batch_op.drop_column("certificate_types")
