@@ -110,6 +110,8 @@ class Settings:
     redis_prefix: str = "xinzheng"
     # XINZHENG_LOG_FORMAT: one JSON object a line (`json`), or lines for a person (`console`).
     log_format: str = "json"
+    # Issuers' private signing keys in prod, one PEM per key (app/certificates/keys.py); dev keeps them in the database.
+    signing_keys_dir: str | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -164,6 +166,7 @@ class Settings:
             redis_url=_redis_url(environ.get("XINZHENG_REDIS_URL") or None),
             redis_prefix=environ.get("XINZHENG_REDIS_PREFIX") or "xinzheng",
             log_format=_log_format(environ.get("XINZHENG_LOG_FORMAT") or "json"),
+            signing_keys_dir=environ.get("XINZHENG_SIGNING_KEYS_DIR") or None,
         )
 
 

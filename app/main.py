@@ -16,7 +16,8 @@ from app.audit.endpoints import audit_routes
 from app.audit.keys import audit_key
 from app.audit.store import AuditStore
 from app.auth.tokens import TokenVerifier
-from app.certificates.signing import jwks
+from app.certificates.keys import KeyStore, check_keys_at_start, jwks
+from app.certificates.publish import status_list_endpoint
 from app.config import Settings
 from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.observability import health, metrics
@@ -75,8 +76,11 @@ def create_app(
             keys = await jwks(conn)
         return JSONResponse(keys, headers={"cache-control": "public, max-age=300"})
 
+    issuer_keys = KeyStore.for_settings(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await check_keys_at_start(engine, issuer_keys)  # prod: refuses a database that holds a private key
         if store is not None:
             store.start()  # the timer that signs the head every XINZHENG_AUDIT_CHECKPOINT_SECONDS
         yield
@@ -105,6 +109,7 @@ def create_app(
             Route("/metrics", metrics_page),
             Route("/.well-known/jwks.json", jwks_document),
             *(audit_routes(store) if store is not None else []),
+            Route("/status-lists/{issuer}/{list_id:int}", status_list_endpoint(engine, issuer_keys)),
         ],
         lifespan=lifespan,
     )
@@ -112,5 +117,6 @@ def create_app(
         app.add_route(graphiql.PREFIX + "/{version}/{name}", graphiql.asset, methods=["GET"])
     app.state.engine = engine
     app.state.read_engine = read_engine
+    app.state.keys = issuer_keys  # where issuers' private keys are (app/resolvers/issuing.py signs with them)
     app.state.graphql = graphql  # the endpoint, and through it the schema and its caches (tests)
     return app

@@ -211,6 +211,11 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     "Query.searchEnterprises": rule(PUBLIC, public=F, citizen=F, bank=F, counter=F, issuer=F),
     "Query.certificate": rule(RESTRICTED, citizen=F, counter=F, issuer=F),
     "Query.certificateTypes": everyone(),
+    # Anyone may verify a certificate, the public included (SPEC section 5): the answer says
+    # valid or why not, never the content.
+    "Query.verifyCertificate": everyone(),
+    # A counter checks an applicant's certificates for a case (the case number is an argument).
+    "Query.checkDocuments": rule(SECRET, counter=F),
     # --- The audit log is oversight's: it carries no subject data beyond what the log needs.
     "Query.auditLog": rule(SECRET, auditor=F),
     "Query.auditIntegrity": rule(RESTRICTED, auditor=F),
@@ -224,6 +229,8 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     "Mutation.recordPenalty": action(RESTRICTED, Action.PENALTY_RECORD),
     "Mutation.repairPenalty": action(RESTRICTED, Action.PENALTY_REPAIR),
     "Mutation.setLicenceStatus": action(RESTRICTED, Action.LICENCE_SET_STATUS),
+    "Mutation.issueCertificate": action(SECRET, Action.CERTIFICATE_ISSUE),
+    "Mutation.setCertificateStatus": action(SECRET, Action.CERTIFICATE_SET_STATUS),
     **fields("Viewer", "role sub org idNumber", everyone()),
     # --- Person (公民个人信息)
     "Person.idNumber": rule(SECRET, citizen=F, bank=M, counter=M, mask=mask_id_number),
@@ -264,6 +271,14 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     ),
     "Certificate.holderId": rule(SECRET, citizen=F, counter=M, issuer=F, mask=mask_holder_id),
     **fields("Certificate", "data document", rule(SECRET, citizen=F, issuer=F)),
+    # The QR code holds the document: it goes where the document goes.
+    "Certificate.qrCode": rule(SECRET, citizen=F, issuer=F),
+    # Status changes are status: whoever sees the status sees why it changed.
+    "Certificate.statusHistory": rule(SECRET, citizen=F, counter=F, issuer=F),
+    **fields("CertificateStatusChange", "at status reason", rule(SECRET, citizen=F, counter=F, issuer=F)),
+    **fields("CertificateVerification", "valid status identifier issuerCode reasons", everyone()),
+    **fields("DocumentCheck", "caseNumber allSatisfied items", rule(SECRET, counter=F)),
+    **fields("DocumentCheckItem", "typeCode state certificate", rule(SECRET, counter=F)),
     **fields("CertificateType", "typeCode name nationalCode holderKind", everyone()),
     # --- Records reached through a subject's lists, which decide who gets them.
     **fields(

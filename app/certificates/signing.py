@@ -1,8 +1,10 @@
-"""Issuer signing keys, and the signed documents (compact JWS, EdDSA / Ed25519) they make.
+"""Signed certificate documents (compact JWS) and the issuer keys that make them.
 
 A certificate's `document` is a compact JWS over its canonical content (`certificate_payload`),
-signed with its issuer's key. Anyone can check it offline against /.well-known/jwks.json
-(`jwks`) with `verify_document`, then compare the payload with the record.
+signed with its issuer's key: EdDSA (Ed25519) by default, ES256 (P-256) where an issuer
+prefers it. Anyone can check it offline against /.well-known/jwks.json with `verify_document`,
+then compare the payload with the record. Keys themselves (made, rotated, loaded, published)
+are app/certificates/keys.py's.
 
 The key id is `<issuer credit code>.<RFC 7638 thumbprint>`: a verifier can see whose key
 signed, and `verify_document` refuses a document whose payload names another issuer than
@@ -20,15 +22,14 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.api_jws import PyJWS
-from sqlalchemy import Table, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.clock import now
-from app.db.models import SigningKey
-
-ALGORITHM = "EdDSA"
+EDDSA = "EdDSA"
+ES256 = "ES256"
+ALGORITHMS = (EDDSA, ES256)
+ALGORITHM = EDDSA  # the default for a new key
 # RFC 7515 4.1.9: "JOSE" marks a compact-serialised JWS that is not a JWT.
 DOCUMENT_TYPE = "JOSE"
 PAYLOAD_FIELDS = (
@@ -44,7 +45,8 @@ PAYLOAD_FIELDS = (
     "data",
 )
 
-signing_keys: Table = SigningKey.__table__
+PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = Ed25519PublicKey | ec.EllipticCurvePublicKey
 _jws = PyJWS()
 
 
@@ -52,8 +54,26 @@ class InvalidDocument(ValueError):
     """A certificate document that is not a valid signature by a known issuer key."""
 
 
+class UnknownKey(InvalidDocument):
+    """The document names a key that is not on file (or names none)."""
+
+
+class BadSignature(InvalidDocument):
+    """Not a compact JWS, a signature that does not verify, or a key signing in another's name."""
+
+
 class NoPrivateKey(LookupError):
-    """The issuer's keys are on file without their private half: the issuer signs its own."""
+    """The issuer's private key is not held here: the issuer signs its own."""
+
+
+def status_reference(list_id: int, index: int, issuer_code: str) -> dict[str, Any]:
+    """The `status` claim (IETF Token Status List): where a verifier finds this document's status."""
+    return {"status_list": {"idx": index, "uri": status_list_uri(issuer_code, list_id)}}
+
+
+def status_list_uri(issuer_code: str, list_id: int) -> str:
+    """A list's address, relative to the service that publishes it (and its JWKS)."""
+    return f"/status-lists/{issuer_code}/{list_id}"
 
 
 def certificate_payload(
@@ -68,9 +88,10 @@ def certificate_payload(
     valid_from: dt.date,
     valid_until: dt.date | None,
     data: dict[str, Any],
+    status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content an issuer signs, in JSON types (dates as ISO 8601), comparable to a record."""
-    return {
+    payload = {
         "identifier": identifier,
         "type_code": type_code,
         "number": number,
@@ -82,6 +103,9 @@ def certificate_payload(
         "valid_until": valid_until.isoformat() if valid_until else None,
         "data": data,
     }
+    if status is not None:
+        payload["status"] = status
+    return payload
 
 
 def canonical_json(payload: dict[str, Any]) -> bytes:
@@ -101,26 +125,71 @@ class IssuerKey:
 
     kid: str
     authority_code: str
-    private_key: Ed25519PrivateKey
+    private_key: PrivateKey
+
+    @property
+    def algorithm(self) -> str:
+        return algorithm_of(self.private_key)
 
     def sign(self, payload: dict[str, Any]) -> str:
-        """A compact JWS over the canonical payload. Ed25519 is deterministic: same input, same document."""
-        return _jws.encode(
-            canonical_json(payload),
-            self.private_key,
-            algorithm=ALGORITHM,
-            headers={"kid": self.kid, "typ": DOCUMENT_TYPE},
-        )
+        """A compact JWS over the canonical payload (Ed25519 is deterministic: same input, same document)."""
+        return self.sign_bytes(canonical_json(payload), DOCUMENT_TYPE)
+
+    def sign_bytes(self, payload: bytes, typ: str) -> str:
+        return _jws.encode(payload, self.private_key, algorithm=self.algorithm, headers={"kid": self.kid, "typ": typ})
 
 
-def public_jwk(public_key: Ed25519PublicKey, authority_code: str) -> dict[str, str]:
-    """The public JWK (RFC 8037) of a key, with its kid."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    # RFC 7638: the thumbprint is over the required members only, sorted, without spaces.
-    thumbprint = hashlib.sha256(json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":")).encode())
-    kid = f"{authority_code}.{base64.urlsafe_b64encode(thumbprint.digest()).rstrip(b'=').decode()}"
-    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+def algorithm_of(key: PrivateKey | PublicKey) -> str:
+    if isinstance(key, Ed25519PrivateKey | Ed25519PublicKey):
+        return EDDSA
+    if isinstance(key.curve, ec.SECP256R1):
+        return ES256
+    raise ValueError(f"keys on the curve {key.curve.name} are not used here (EdDSA or ES256)")
+
+
+def generate_key(algorithm: str = ALGORITHM) -> PrivateKey:
+    if algorithm == EDDSA:
+        return Ed25519PrivateKey.generate()
+    if algorithm == ES256:
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"the signing algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}")
+
+
+def private_pem(key: PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def load_private_pem(pem: bytes) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("not an Ed25519 or P-256 private key")
+    algorithm_of(key)  # refuses other curves
+    return key
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def thumbprint(public_key: PublicKey) -> str:
+    """RFC 7638: SHA-256 over the key's required members only, sorted, without spaces."""
+    return _b64(hashlib.sha256(json.dumps(_members(public_key), separators=(",", ":"), sort_keys=True).encode()).digest())
+
+
+def _members(public_key: PublicKey) -> dict[str, str]:
+    if isinstance(public_key, Ed25519PublicKey):
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"crv": "Ed25519", "kty": "OKP", "x": _b64(raw)}
+    numbers = public_key.public_numbers()
+    return {"crv": "P-256", "kty": "EC", "x": _b64(numbers.x.to_bytes(32, "big")), "y": _b64(numbers.y.to_bytes(32, "big"))}
+
+
+def public_jwk(public_key: PublicKey, authority_code: str) -> dict[str, str]:
+    """The public JWK (RFC 8037 or 7518) of a key, with its kid: never its private half."""
+    kid = f"{authority_code}.{thumbprint(public_key)}"
+    return {**_members(public_key), "kid": kid, "alg": algorithm_of(public_key), "use": "sig"}
 
 
 def kid_authority(kid: str) -> str:
@@ -128,94 +197,38 @@ def kid_authority(kid: str) -> str:
     return kid.split(".", 1)[0]
 
 
-def new_key_row(authority_code: str) -> tuple[IssuerKey, dict[str, Any]]:
-    """A fresh Ed25519 key for an issuer, and its `signing_keys` row."""
-    private_key = Ed25519PrivateKey.generate()
-    jwk = public_jwk(private_key.public_key(), authority_code)
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    row = {
-        "kid": jwk["kid"],
-        "authority_code": authority_code,
-        "algorithm": ALGORITHM,
-        "public_jwk": jwk,
-        # DEV/DEMO ONLY: the private half is kept, unencrypted, so that this deployment can sign
-        # imported and seeded certificates itself. A production issuer keeps its key in its own
-        # HSM, registers only the public JWK (private_pem NULL) and imports signed documents.
-        "private_pem": pem,
-        "created_at": now(),
-    }
-    return IssuerKey(jwk["kid"], authority_code, private_key), row
-
-
-class KeyRing:
-    """Issuer signing keys inside one transaction: each loaded once, made at first need."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self._keys: dict[str, IssuerKey] = {}
-
-    def cached(self, authority_code: str) -> IssuerKey | None:
-        """The issuer's key if this ring has already loaded or made it (no database needed)."""
-        return self._keys.get(authority_code)
-
-    async def signing_key(self, authority_code: str) -> IssuerKey:
-        """The issuer's signing key (its oldest with a private half), made now if it has none."""
-        key = self._keys.get(authority_code)
-        if key is not None:
-            return key
-        rows = (
-            await self.conn.execute(
-                select(signing_keys.c.kid, signing_keys.c.private_pem)
-                .where(signing_keys.c.authority_code == authority_code)
-                .order_by(signing_keys.c.created_at, signing_keys.c.kid)
-            )
-        ).all()
-        usable = [r for r in rows if r.private_pem]
-        if usable:
-            private = serialization.load_pem_private_key(usable[0].private_pem.encode(), password=None)
-            if not isinstance(private, Ed25519PrivateKey):
-                raise NoPrivateKey(f"the signing key {usable[0].kid} is not an Ed25519 key")
-            key = IssuerKey(usable[0].kid, authority_code, private)
-        elif rows:
-            raise NoPrivateKey(f"{authority_code} signs its own certificates: its private key is not held here")
-        else:
-            key, row = new_key_row(authority_code)
-            await self.conn.execute(insert(signing_keys), [row])
-        self._keys[authority_code] = key
-        return key
-
-
-async def jwks(conn: AsyncConnection) -> dict[str, list[dict[str, Any]]]:
-    """Every issuer's public keys as a JWK Set, for /.well-known/jwks.json."""
-    rows = await conn.execute(
-        select(signing_keys.c.public_jwk).order_by(
-            signing_keys.c.authority_code, signing_keys.c.created_at, signing_keys.c.kid
-        )
-    )
-    return {"keys": [dict(r.public_jwk) for r in rows]}
+def document_kid(document: str) -> str | None:
+    """The kid a document's header names (unverified: for bookkeeping, never for trust)."""
+    try:
+        kid = jwt.get_unverified_header(document).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 def verify_document(document: str, public_jwks: dict[str, Any]) -> dict[str, Any]:
-    """The payload of a document signed by one of these keys in its own issuer's name, or InvalidDocument."""
+    """The payload of a document signed by one of these keys in its own issuer's name, or
+    UnknownKey / BadSignature (both InvalidDocument)."""
     try:
         header = jwt.get_unverified_header(document)
     except jwt.PyJWTError:
-        raise InvalidDocument("the document is not a compact JWS") from None
-    if header.get("alg") != ALGORITHM:
-        raise InvalidDocument(f"the document must be signed with {ALGORITHM}, not {header.get('alg')!r}")
+        raise BadSignature("the document is not a compact JWS") from None
+    algorithm = header.get("alg")
+    if algorithm not in ALGORITHMS:
+        raise BadSignature(f"the document must be signed with {' or '.join(ALGORITHMS)}, not {algorithm!r}")
     kid = header.get("kid")
     jwk = next((k for k in public_jwks.get("keys", []) if k.get("kid") == kid), None)
     if not isinstance(kid, str) or jwk is None:
-        raise InvalidDocument(f"the document is signed with an unknown key {kid!r}")
+        raise UnknownKey(f"the document is signed with an unknown key {kid!r}")
+    if jwk.get("alg") != algorithm:
+        raise BadSignature(f"the key {kid} signs with {jwk.get('alg')}, not {algorithm}")
     try:
-        verified = _jws.decode_complete(document, jwt.PyJWK(jwk, ALGORITHM), algorithms=[ALGORITHM])
+        verified = _jws.decode_complete(document, jwt.PyJWK(jwk, algorithm), algorithms=[algorithm])
         payload = json.loads(verified["payload"])
     except (jwt.PyJWTError, ValueError):
-        raise InvalidDocument("the document's signature does not verify") from None
+        raise BadSignature("the document's signature does not verify") from None
     if not isinstance(payload, dict):
-        raise InvalidDocument("the document's payload is not a JSON object")
+        raise BadSignature("the document's payload is not a JSON object")
     if payload.get("issuer_code") != kid_authority(kid):
-        raise InvalidDocument("the document is signed with the key of another authority than its issuer")
+        raise BadSignature("the document is signed with the key of another authority than its issuer")
     return payload

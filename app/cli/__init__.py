@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import audit, importer, migrate, score, seed, serve, token
+from app.cli import audit, importer, keys, migrate, score, seed, serve, token
 from app.config import ConfigError
 
-COMMANDS = [serve, migrate, seed, importer, token, audit, score]
+COMMANDS = [serve, migrate, seed, importer, token, audit, score, keys]
 
 
 class CliError(Exception):

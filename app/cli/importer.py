@@ -50,11 +50,12 @@ async def _import(settings: Settings, paths: list[Path]) -> ImportReport:
 
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
+    from app.certificates.keys import KeyStore
     from app.imports import import_files
 
     async with migrated_engine(settings) as engine:
         try:
-            return await import_files(engine, paths, progress=_progress)
+            return await import_files(engine, paths, progress=_progress, keys=KeyStore.for_settings(settings))
         except DBAPIError as e:
             raise CliError(f"the database refused the import, nothing was written: {reason(e)}") from None
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from app.certificates.signing import PAYLOAD_FIELDS, certificate_payload
+from app.certificates.entries import entry_of
+from app.certificates.signing import PAYLOAD_FIELDS, certificate_payload, document_kid, status_reference
 from app.db.models import Certificate
 from app.domain.enums import STORED_CERTIFICATE_STATUSES, CertificateStatus
 from app.identifiers import CertificateIdentifier, InvalidIdentifier, parse_certificate_identifier
@@ -51,6 +54,10 @@ def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
     }
     in_order(r, row, "valid_from", "valid_until")
     row["identifier"] = _certificate_identifier(r, obj, row, entry)
+    # A signed document names its key and, when it has one, its status-list entry; the rest are
+    # given when the line is written (app/imports/write.py).
+    row["kid"] = document_kid(row["document"]) if row["document"] else None
+    row["status_list"], row["status_index"] = _entry(row)
     return done(
         r,
         lambda: Record(
@@ -60,8 +67,25 @@ def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
 
 
 def signed_content(row: Mapping[str, Any]) -> dict[str, Any]:
-    """What the issuer signs for a certificate row."""
-    return certificate_payload(**{k: row[k] for k in PAYLOAD_FIELDS})
+    """What the issuer signs for a certificate row (with its `status` claim once it has an entry)."""
+    status = None
+    if row.get("status_list") is not None:
+        status = status_reference(row["status_list"], row["status_index"], row["issuer_code"])
+    return certificate_payload(**{k: row[k] for k in PAYLOAD_FIELDS}, status=status)
+
+
+def _entry(row: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The status-list entry a given document's `status` claim names (checked with its signature)."""
+    document = row["document"]
+    if not document or row["issuer_code"] is None:
+        return None, None
+    try:
+        segment = document.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError):
+        return None, None  # not a JWS: the signature check says so
+    found = entry_of(payload, row["issuer_code"]) if isinstance(payload, dict) else None
+    return found if found else (None, None)
 
 
 def _certificate_identifier(

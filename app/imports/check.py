@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.certificates.keys import DEV_KEYS, KeyStore
 from app.certificates.signing import InvalidDocument, payload_mismatches, verify_document
 from app.db.models import Authority, CertificateType, Enterprise, Person, SigningKey
 from app.domain.enums import AuthorityType, HolderKind
@@ -42,10 +43,11 @@ class OnFile:
     authorities: dict[str, AuthorityType]
     jwks: dict[str, Any]  # every issuer's public keys
     has_keys: frozenset[str]  # authorities with a signing key on file
-    signs_here: frozenset[str]  # those of them whose private key is held here
+    signs_here: frozenset[str]  # those of them whose current private key is held here
+    makes_keys: bool = True  # dev: an issuer without a key gets one at its first signature
 
 
-async def load_on_file(conn: AsyncConnection) -> OnFile:
+async def load_on_file(conn: AsyncConnection, store: KeyStore = DEV_KEYS) -> OnFile:
     """The catalogue, the authorities and the issuers' keys."""
     t, a, k = CertificateType.__table__, Authority.__table__, SigningKey.__table__
     catalogue = {
@@ -55,13 +57,19 @@ async def load_on_file(conn: AsyncConnection) -> OnFile:
     authorities = {
         r.code: AuthorityType(r.authority_type) for r in await conn.execute(select(a.c.code, a.c.authority_type))
     }
-    keys = (await conn.execute(select(k.c.authority_code, k.c.public_jwk, k.c.private_pem))).all()
+    keys = (await conn.execute(select(k.c.authority_code, k.c.kid, k.c.public_jwk, k.c.private_pem, k.c.retired_at))).all()
+    if store.in_database:
+        signs_here = frozenset(r.authority_code for r in keys if r.private_pem and r.retired_at is None)
+    else:
+        held = store.load_directory() if store.directory is not None and store.directory.is_dir() else {}
+        signs_here = frozenset(r.authority_code for r in keys if r.retired_at is None and r.kid.split(".", 1)[1] in held)
     return OnFile(
         catalogue=catalogue,
         authorities=authorities,
         jwks={"keys": [dict(r.public_jwk) for r in keys]},
         has_keys=frozenset(r.authority_code for r in keys),
-        signs_here=frozenset(r.authority_code for r in keys if r.private_pem),
+        signs_here=signs_here,
+        makes_keys=store.in_database,
     )
 
 
@@ -154,7 +162,8 @@ class Checker:
     def _check_signing(self, loc: Loc, record: Record) -> None:
         issuer = record.row["issuer_code"]
         if record.document is None:
-            if issuer in self.on_file.has_keys and issuer not in self.on_file.signs_here:
+            held = issuer in self.on_file.signs_here
+            if not held and (issuer in self.on_file.has_keys or not self.on_file.makes_keys):
                 self.bad(
                     loc,
                     [f"issuer {issuer} signs its own certificates (its private key is not held here): give document"],

@@ -62,7 +62,7 @@ def _fields(names: str) -> frozenset[str]:
 
 
 # The fields of each kind, as SPEC section 8 fixes them.
-AUTHORITY_FIELDS = _fields("code name authority_type")
+AUTHORITY_FIELDS = _fields("code name authority_type certificate_types")
 PERSON_FIELDS = _fields("id_number name phone address")
 ENTERPRISE_FIELDS = _fields(
     "credit_code name legal_rep_id_number type registered_capital established_on registered_address status "
@@ -86,8 +86,26 @@ def authority(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "code": r.credit_code("code"),
         "name": r.text("name", c.name),
         "authority_type": r.enum("authority_type", AuthorityType),
+        "certificate_types": _certificate_types(r, obj, ctx),
     }
+    if row["certificate_types"] and row["authority_type"] not in (None, AuthorityType.ISSUER):
+        r.fail("only an ISSUER issues certificate_types")
     return done(r, lambda: Record("authority", (row["code"],), row, None))
+
+
+def _certificate_types(r: FieldReader, obj: Mapping[str, Any], ctx: ParseContext) -> list[str] | None:
+    """An issuer's type codes, each in the catalogue, sorted; absent or null: none."""
+    value = obj.get("certificate_types")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        r.fail("certificate_types must be a list of type codes")
+        return None
+    unknown = sorted(set(value) - set(ctx.catalogue))
+    if unknown:
+        r.fail(f"certificate_types: {', '.join(unknown)} not in the catalogue ({', '.join(sorted(ctx.catalogue))})")
+        return None
+    return sorted(set(value))
 
 
 def person(obj: Mapping[str, Any], ctx: ParseContext) -> Record:

@@ -4,7 +4,9 @@
    resolved (`check.py`). One bad line and nothing is written: the report names every bad line.
    The rows of good lines wait on disk (`spool.py`), not in memory, until the check is over.
 2. Write: the spooled rows are upserted in batches (`write.py`); certificates without a
-   document are signed with their issuer's key on the way.
+   document are signed with their issuer's key on the way, and every certificate gets its
+   status-list entry (app/certificates/entries.py); then each certificate new or whose status
+   changed gets a status-history entry.
 3. Score: the credit scores of every subject touched are recomputed, in the same transaction.
 
 A failure anywhere, a database error included, rolls it all back.
@@ -22,6 +24,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import clock
+from app.certificates.keys import DEV_KEYS, KeyStore
+from app.certificates.status import record_imported_statuses
 from app.imports.check import Checker, Loc, load_on_file
 from app.imports.fields import BadRecord
 from app.imports.kinds import parse_line, parse_record
@@ -41,9 +45,11 @@ async def import_files(
     *,
     today: dt.date | None = None,
     progress: ProgressReport | None = None,
+    keys: KeyStore = DEV_KEYS,
 ) -> ImportReport:
     """Import JSONL files (SPEC section 8) all together, or nothing if any line is bad."""
-    return await import_sources(engine, [FileSource(Path(p), str(p)) for p in paths], today=today, progress=progress)
+    sources = [FileSource(Path(p), str(p)) for p in paths]
+    return await import_sources(engine, sources, today=today, progress=progress, keys=keys)
 
 
 async def import_sources(
@@ -52,23 +58,31 @@ async def import_sources(
     *,
     today: dt.date | None = None,
     progress: ProgressReport | None = None,
+    keys: KeyStore = DEV_KEYS,
 ) -> ImportReport:
-    """Import records from files or built in process, all together, or nothing if any is bad."""
+    """Import records from files or built in process, all together, or nothing if any is bad.
+
+    `keys`: where the issuers' private keys are (the database in dev; prod's directory)."""
     today = today or clock.today()
     started = time.perf_counter()
     sources = list(sources)
     with _fewer_collections(), Spool() as spool:
-        report = await _import(engine, sources, spool, today, progress)
+        report = await _import(engine, sources, spool, today, progress, keys)
     report.seconds = time.perf_counter() - started
     return report
 
 
 async def _import(
-    engine: AsyncEngine, sources: list[Source], spool: Spool, today: dt.date, progress: ProgressReport | None
+    engine: AsyncEngine,
+    sources: list[Source],
+    spool: Spool,
+    today: dt.date,
+    progress: ProgressReport | None,
+    keys: KeyStore,
 ) -> ImportReport:
     names = [s.name for s in sources]
     async with engine.begin() as conn:
-        checker = Checker(await load_on_file(conn), names)
+        checker = Checker(await load_on_file(conn, keys), names)
         lines = 0
         for loc, parsed in _read(sources, checker.ctx, Progress(progress, "checking", sources)):
             lines += 1
@@ -84,7 +98,7 @@ async def _import(
             report.bad_lines = checked.bad_lines(names)
             return report  # nothing was written: the transaction ends empty
 
-        writer = Writer(conn, checked)
+        writer = Writer(conn, checked, keys)
         try:
             await writer.start()
             writing = Progress(progress, "writing", [spool])
@@ -95,6 +109,7 @@ async def _import(
             await writer.finish()
         finally:
             await writer.close()  # a failure leaves no statement in flight under the rollback
+        await record_imported_statuses(conn, clock.now())
         if progress and is_large(sources):
             progress(f"scoring: {checked.touched_count(writer.moved):,} subjects")
         for subjects in checked.touched_batches(writer.moved):

@@ -3,7 +3,7 @@
 Ed25519 signing holds the GIL and costs about as much per certificate as parsing its line, and
 a synthetic city is more than half certificates. A large import therefore sends batches of
 certificates to worker processes (`IssuerKey.sign` there, the same code as in process) and
-goes on reading and writing while they sign. The workers get the issuers' raw private keys in
+goes on reading and writing while they sign. The workers get the issuers' private keys in
 memory, never on disk, and end with the import. They are spawned, so a script that imports a
 large input must guard its entry point (`if __name__ == "__main__":`), as `xinzheng` and the
 benchmarks do: a spawned process imports the main module again.
@@ -18,25 +18,19 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from app.certificates.signing import IssuerKey
+from app.certificates.signing import IssuerKey, load_private_pem, private_pem
 from app.imports.certificate import signed_content
 
 # Certificates to sign before worker processes pay for their start (about a second each).
 POOL_FROM = 20_000
 MAX_WORKERS = 4
 
-# (issuer code, kid, raw Ed25519 private key): what a worker needs to sign as that issuer.
+# (issuer code, kid, private key as PEM): what a worker needs to sign as that issuer.
 KeyMaterial = tuple[str, str, bytes]
 
 
 def key_material(key: IssuerKey) -> KeyMaterial:
-    raw = key.private_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return key.authority_code, key.kid, raw
+    return key.authority_code, key.kid, private_pem(key.private_key).encode()
 
 
 def sign_rows(keys: dict[str, IssuerKey], rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -51,7 +45,7 @@ def _sign_in_worker(material: list[KeyMaterial], rows: list[dict[str, Any]]) -> 
     for code, kid, raw in material:
         known = _worker_keys.get(code)
         if known is None or known.kid != kid:
-            _worker_keys[code] = IssuerKey(kid, code, Ed25519PrivateKey.from_private_bytes(raw))
+            _worker_keys[code] = IssuerKey(kid, code, load_private_pem(raw))
     return sign_rows(_worker_keys, rows)
 
 

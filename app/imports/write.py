@@ -8,7 +8,9 @@ same input twice changes nothing. The caller holds the one transaction around al
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
@@ -18,8 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
-from app.certificates.signing import IssuerKey, KeyRing
+from app.certificates.entries import Allocator
+from app.certificates.keys import DEV_KEYS, KeyRing, KeyStore
+from app.certificates.signing import IssuerKey
 from app.domain.enums import HolderKind
+from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
 from app.imports.kinds import KINDS
 from app.imports.record import Holder
@@ -51,10 +56,12 @@ class Writer:
     certificate, so they may reach the database after rows that follow them.
     """
 
-    def __init__(self, conn: AsyncConnection, checked: Checked) -> None:
+    def __init__(self, conn: AsyncConnection, checked: Checked, keys: KeyStore = DEV_KEYS) -> None:
         self.conn = conn
         self.checked = checked
-        self.keys = KeyRing(conn)
+        self.keys = KeyRing(conn, keys)
+        self.entries = Allocator(conn)
+        self.certificates: list[dict[str, Any]] = []  # waiting for their status-list entries
         self.buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
         self.moved: set[Holder] = set()  # previous holders of decisions given to another
@@ -85,14 +92,10 @@ class Writer:
             await asyncio.sleep(0)  # let the statement in flight make progress
         if kind == "authority":
             return  # written by `start`
-        if kind == "certificate" and row["document"] is None:
-            issuer = row["issuer_code"]
-            if issuer not in self.issuer_keys:
-                await self._settle()
-                self.issuer_keys[issuer] = await self.keys.signing_key(issuer)
-            self.to_sign.append(row)
-            if len(self.to_sign) >= BATCH:
-                await self._sign_batch()
+        if kind == "certificate":
+            self.certificates.append(row)
+            if len(self.certificates) >= BATCH:
+                await self._prepare_certificates()
             return
         if loc in self.checked.deferred:
             self.held_back.append(row)
@@ -112,8 +115,51 @@ class Writer:
             await self._note_previous_holders(kind, rows)
         await self._send(kind, rows)
 
+    async def _prepare_certificates(self) -> None:
+        """Give each certificate its status-list entry (the one on file, if it is there), then
+        send it to be signed (when it came without a document) or written.
+
+        A certificate on file keeps its entry, and its document when that is still the content
+        signed: importing the same input twice changes nothing, whatever the key's algorithm."""
+        rows, self.certificates = self.certificates, []
+        if not rows:
+            return
+        await self._settle()
+        table = KINDS["certificate"].table
+        query = select(table.c.identifier, table.c.status_list, table.c.status_index, table.c.document, table.c.kid)
+        on_file = {
+            r.identifier: r
+            for r in await self.conn.execute(query.where(table.c.identifier.in_(KEYS)), {"keys": [r["identifier"] for r in rows]})
+        }
+        # Read now, while nothing is in flight: once a batch is sent, the connection is busy.
+        await self.entries.load({row["issuer_code"] for row in rows})
+        for row in rows:
+            issuer, known = row["issuer_code"], on_file.get(row["identifier"])
+            if row["status_list"] is not None:
+                self.entries.claim(issuer, row["status_list"], row["status_index"])
+            elif known is not None and known.status_list is not None:
+                row["status_list"], row["status_index"] = known.status_list, known.status_index
+            else:
+                row["status_list"], row["status_index"] = await self.entries.take(issuer)
+            if row["document"] is not None:
+                self.buffers["certificate"].append(row)
+            elif known is not None and _signs(known.document, signed_content(row)):
+                row["document"], row["kid"] = known.document, known.kid
+                self.buffers["certificate"].append(row)
+            else:
+                if issuer not in self.issuer_keys:
+                    await self._settle()  # the statement in flight first: one at a time on the connection
+                    self.issuer_keys[issuer] = await self.keys.signing_key(issuer)
+                row["kid"] = self.issuer_keys[issuer].kid
+                self.to_sign.append(row)
+                if len(self.to_sign) >= BATCH:
+                    await self._sign_batch()
+        if len(self.buffers["certificate"]) >= BATCH:
+            await self.flush("certificate")
+
     async def finish(self) -> None:
         """Write what is buffered, and wait until the database has it all."""
+        await self._prepare_certificates()
         for kind in KINDS:
             await self.flush(kind)
         if self.held_back:
@@ -166,6 +212,19 @@ class Writer:
         query = select(table.c.holder_kind, table.c.holder_id).where(table.c.decision_number.in_(KEYS))
         result = await self.conn.execute(query, {"keys": [r["decision_number"] for r in rows]})
         self.moved.update((HolderKind(k), i) for k, i in result)
+
+
+def _signs(document: str | None, content: dict[str, Any]) -> bool:
+    """Whether a document on file (signed here: its signature is not in question) is over this content."""
+    if not document:
+        return False
+    try:
+        segment = document.split(".")[1]
+        return bool(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))) == json.loads(
+            json.dumps(content, default=str)
+        ))
+    except (IndexError, ValueError):
+        return False
 
 
 def upsert_statement(dialect: str, table: Table, conflict: Sequence[str]) -> Any:

@@ -20,6 +20,7 @@ from app.db.models import (
     AccessRecord,
     Authority,
     Certificate,
+    CertificateStatusChange,
     CertificateType,
     Consent,
     CreditFlag,
@@ -93,6 +94,14 @@ CERTIFICATES_BY_HOLDER = hot(
     ),
 )
 CERTIFICATES = hot("certificates", _CERTIFICATE.where(certificates.c.identifier.in_(KEYS)))
+status_changes = CertificateStatusChange.__table__
+CERTIFICATE_HISTORY = hot(
+    "certificate_history",
+    select(status_changes, certificates.c.identifier)
+    .join(certificates, certificates.c.id == status_changes.c.certificate_id)
+    .where(certificates.c.identifier.in_(KEYS))
+    .order_by(certificates.c.identifier, status_changes.c.at, status_changes.c.id),
+)
 CONSENTS = hot(
     "consents",
     select(consents, authorities.c.name.label("grantee_name"))
@@ -227,6 +236,10 @@ class Loaders:
     @cached_property
     def certificate(self) -> BatchLoader[str, Row[Any] | None]:
         return _one_each(self._db, CERTIFICATES, lambda r: r.identifier)
+
+    @cached_property
+    def certificate_history(self) -> BatchLoader[str, Sequence[Row[Any]]]:
+        return _all_each(self._db, CERTIFICATE_HISTORY, lambda r: r.identifier)
 
     @cached_property
     def licences(self) -> BatchLoader[HolderKey, Sequence[Row[Any]]]:

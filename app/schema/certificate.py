@@ -8,10 +8,13 @@ from typing import Any
 import strawberry
 from sqlalchemy import Row
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 import app.schema.enums  # noqa: F401  (registers the enums)
 from app.auth.enforce import View
 from app.domain import rules
+from app.certificates.qr import qr_svg
+from app.context import Context
 from app.domain.enums import CertificateStatus, HolderKind
 
 
@@ -21,6 +24,13 @@ class CatalogueEntryType:
     name: str
     national_code: str = strawberry.field(description="The national type code used inside identifiers.")
     holder_kind: HolderKind
+
+
+@strawberry.type(name="CertificateStatusChange", description="One change of a certificate's status, and why.")
+class StatusChangeType:
+    at: dt.datetime
+    status: CertificateStatus
+    reason: str
 
 
 @strawberry.type(name="Certificate", description="An electronic certificate, signed by its issuer.")
@@ -43,6 +53,17 @@ class CertificateType:
         description="Compact JWS signed by the issuer; verify offline against /.well-known/jwks.json."
     )
     view: strawberry.Private[View]
+    # A mutation's answer: the history as its own (not yet committed) transaction sees it.
+    history: strawberry.Private[list[Any] | None] = None
+
+    @strawberry.field(description="An SVG QR code holding the document (the compact JWS), for offline scanning.")
+    def qr_code(self) -> str | None:
+        return qr_svg(self.document) if self.document else None
+
+    @strawberry.field(description="Every change of status with its reason, oldest first.")
+    async def status_history(self, info: Info[Context, None]) -> list[StatusChangeType] | None:
+        rows = self.history if self.history is not None else await info.context.loaders.certificate_history.load(self.identifier)
+        return [StatusChangeType(at=r.at, status=CertificateStatus(r.status), reason=r.reason) for r in rows]
 
     @classmethod
     def from_row(cls, row: Row[Any], today: dt.date, holder_name: str | None, view: View) -> CertificateType:

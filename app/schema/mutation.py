@@ -6,6 +6,7 @@ import strawberry
 
 from app.resolvers import consent as consent_resolvers
 from app.resolvers import record as record_resolvers
+from app.resolvers import issuing as issuing_resolvers
 
 
 @strawberry.type
@@ -16,3 +17,5 @@ class Mutation:
     record_penalty = strawberry.field(resolver=record_resolvers.record_penalty)
     repair_penalty = strawberry.field(resolver=record_resolvers.repair_penalty)
     set_licence_status = strawberry.field(resolver=record_resolvers.set_licence_status)
+    issue_certificate = strawberry.field(resolver=issuing_resolvers.issue_certificate)
+    set_certificate_status = strawberry.field(resolver=issuing_resolvers.set_certificate_status)

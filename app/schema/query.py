@@ -19,6 +19,8 @@ class Query:
     search_enterprises = strawberry.field(resolver=enterprise_resolvers.search_enterprises)
     certificate = strawberry.field(resolver=certificate_resolvers.certificate)
     certificate_types = strawberry.field(resolver=certificate_resolvers.certificate_types)
+    verify_certificate = strawberry.field(resolver=certificate_resolvers.verify_certificate)
+    check_documents = strawberry.field(resolver=certificate_resolvers.check_documents)
     audit_log = strawberry.field(resolver=audit_resolvers.audit_log_page)
     audit_integrity = strawberry.field(resolver=audit_resolvers.audit_integrity)
     audit_receipt = strawberry.field(resolver=audit_resolvers.audit_receipt)

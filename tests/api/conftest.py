@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -132,6 +133,43 @@ def city_database(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathF
     result = run_cli("import", str(data), database_url=url)
     assert result.returncode == 0, result.stderr
     return url
+
+
+@dataclass(frozen=True)
+class ProdCity:
+    url: str
+    keys_dir: Path  # the issuers' private keys, as prod keeps them: out of the database
+
+
+@pytest.fixture(scope="session")
+def prod_city(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> ProdCity:
+    """The test city as prod runs it: imported (in dev, keys made at first use), then its issuers'
+    private keys moved out of the database into a directory (XINZHENG_SIGNING_KEYS_DIR), one
+    PEM per key, as an operator does before the service may start in prod."""
+    from sqlalchemy import select, update
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.db.models import SigningKey
+
+    url = databases.new()
+    data = city.write(tmp_path_factory.mktemp("prod-city") / "city.jsonl")
+    result = run_cli("import", str(data), database_url=url)
+    assert result.returncode == 0, result.stderr
+    keys_dir = tmp_path_factory.mktemp("prod-keys")
+    table = SigningKey.__table__
+
+    async def move_keys() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                for kid, pem in await conn.execute(select(table.c.kid, table.c.private_pem)):
+                    (keys_dir / f"{kid}.pem").write_text(pem)
+                await conn.execute(update(table).values(private_pem=None))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(move_keys())  # a session fixture made before the suite's loop runs, as city_database is
+    return ProdCity(url, keys_dir)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -38,6 +38,7 @@ results do not depend on which tests ran before.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import difflib
 import json
@@ -85,9 +86,10 @@ GQL = SCHEMA._schema
 # Values a request (or a copy of the city) makes for itself: compared as present-or-null, not as
 # values. By response key (hypothesis-graphql writes no aliases; no other type has these names).
 # `computedAt` is when each copy of the city was scored, at its import.
-# The audit log's tree is made of each copy's own entries: its hashes, proofs and signed notes too.
+# The audit log's tree is made of each copy's own entries: its hashes, proofs and signed notes too;
+# `qrCode` draws the document, signed with each copy's own keys (its payload is compared below).
 OWN_VALUES = {
-    "at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt",
+    "at", "requestId", "durationMs", "prevHash", "hash", "headHash", "computedAt", "qrCode",
     "leafHash", "rootHash", "inclusionProof", "checkpoint", "fromRootHash", "toRootHash", "consistencyProof",
 }  # fmt: skip
 # Fields of an audit entry that are the request's own: seq, request id, time, duration, hashes.
@@ -168,8 +170,14 @@ def own_values_blanked(value: Any) -> Any:
 
 
 def signed_payload(document: Any) -> Any:
-    """A compact JWS's payload, without the header (its key id) and signature."""
-    return document.split(".")[1] if isinstance(document, str) and document.count(".") == 2 else document
+    """A compact JWS's payload, without the header (its key id) and signature, and without its
+    status-list reference (each copy drew its certificates' places in the list at random)."""
+    if not (isinstance(document, str) and document.count(".") == 2):
+        return document
+    segment = document.split(".")[1]
+    payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    payload.pop("status", None)
+    return payload
 
 
 def canonical(value: Any) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest_asyncio
 
 from app.main import create_app
-from tests.api.conftest import settings_for
+from tests.api.conftest import ProdCity, settings_for
 
 HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # a browser's
 STATIC = Path(__file__).parents[2] / "app" / "graphiql" / "static"
@@ -23,11 +23,15 @@ ASSET = re.compile(r'(?:src|href)="(/graphiql/[^"]+)"')
 NONCE = re.compile(r'<meta name="style-nonce" content="([^"]+)"')
 
 
-async def client_for(city_database: str, env: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(dataclasses.replace(settings_for(city_database), env=env, dev_secret=env == "dev"))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
-    ) as client:
+async def client_for(city_database: str, env: str, keys_dir: Path | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    settings = dataclasses.replace(
+        settings_for(city_database), env=env, dev_secret=env == "dev", signing_keys_dir=str(keys_dir) if keys_dir else None
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client,
+    ):
         yield client
 
 
@@ -38,8 +42,9 @@ async def dev(city_database: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def prod(city_database: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in client_for(city_database, "prod"):
+async def prod(prod_city: ProdCity) -> AsyncIterator[httpx.AsyncClient]:
+    """Prod starts only on a database that holds no private key (tests/api/conftest.py prod_city)."""
+    async for client in client_for(prod_city.url, "prod", prod_city.keys_dir):
         yield client
 
 

@@ -86,6 +86,9 @@ class Route:
 
 CONSISTENCY_Q = "query($t: Int!) { auditConsistency(fromSize: 1, toSize: $t) { %s } }"
 PERSON_Q = "query($id: String!, $a: AccessInput) { person(idNumber: $id, access: $a) { %s } }"
+CHECK_Q = """query($k: HolderKind!, $id: String!, $t: [String!]!, $c: String!) {
+  checkDocuments(holderKind: $k, holderId: $id, requiredTypes: $t, caseNumber: $c) { %s } }"""
+CHECK_VARIABLES = {"k": "PERSON", "id": city.BORROWER, "t": ["ID_CARD"], "c": CASE["caseNumber"]}
 FOOD_Q = "query($c: String!, $a: AccessInput) { enterprise(creditCode: $c, access: $a) { %s } }"
 
 
@@ -122,6 +125,21 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
         return Route("{ me { {sel} } }", {}, ["me"])
     if type_name == "CertificateType":
         return Route("{ certificateTypes { {sel} } }", {}, ["certificateTypes"])
+    if type_name == "CertificateStatusChange":  # every imported certificate has its first entry
+        if role is Role.ISSUER:
+            return Route(
+                "query($i: String!) { certificate(identifier: $i) { statusHistory { {sel} } } }",
+                {"i": ident["ID_CARD"]},
+                ["certificate", "statusHistory"],
+            )
+        return Route(PERSON_Q % "certificates { statusHistory { {sel} } }", person, ["person", "certificates", "statusHistory"])
+    if type_name == "CertificateVerification":
+        return Route("query($i: String!) { verifyCertificate(identifier: $i) { {sel} } }", {"i": ident["ID_CARD"]},
+                     ["verifyCertificate"])  # fmt: skip
+    if type_name in ("DocumentCheck", "DocumentCheckItem"):
+        inner = "{sel}" if type_name == "DocumentCheck" else "items { {sel} }"
+        path = ["checkDocuments"] if type_name == "DocumentCheck" else ["checkDocuments", "items"]
+        return Route(CHECK_Q % inner, CHECK_VARIABLES, path)
     if type_name in ("AccessRecordConnection", "AccessRecordEdge", "AccessRecord"):
         inner = {
             "AccessRecordConnection": "{sel}",
@@ -240,6 +258,21 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
         ),
         "Mutation.revokeConsent": ("mutation($id: ID!) { revokeConsent(id: $id) { id } }", {"id": city.CONSENT_REVOKED}),
         **DECISION_CALLS,
+        "Query.verifyCertificate": (
+            "query($i: String!) { verifyCertificate(identifier: $i) { valid } }", {"i": ident["ID_CARD"]}
+        ),
+        "Query.checkDocuments": (CHECK_Q % "allSatisfied", CHECK_VARIABLES),
+        # The stranger's: nobody else's tests count the stranger's certificates.
+        "Mutation.issueCertificate": (
+            "mutation($in: IssueCertificateInput!) { issueCertificate(input: $in) { identifier } }",
+            {"in": {"typeCode": "HOUSEHOLD_REGISTER", "number": f"MATRIX{role.value.upper()}", "holderKind": "PERSON",
+                    "holderId": city.STRANGER, "issuedOn": city.days(-1), "validFrom": city.days(-1)}},
+        ),
+        # A certificate of the police's that the matrix issued for itself (`_identifiers`).
+        "Mutation.setCertificateStatus": (
+            "mutation($i: String!) { setCertificateStatus(identifier: $i, status: SUSPENDED, reason: \"矩阵\") { status } }",
+            {"i": ident["ISSUED"]},
+        ),
     }
     return calls[key]
 
@@ -274,6 +307,13 @@ async def _identifiers(api: Api, ident: dict[str, str]) -> dict[str, str]:
     if not ident:
         body = await api.graphql(PERSON_Q % "certificates { typeCode identifier }", {"id": city.BORROWER}, token=api.tokens.admin)
         ident.update({c["typeCode"]: c["identifier"] for c in body["data"]["person"]["certificates"]})
+        issued = await api.graphql(
+            "mutation($in: IssueCertificateInput!) { issueCertificate(input: $in) { identifier } }",
+            {"in": {"typeCode": "DRIVING_LICENCE", "number": "MATRIXSTATUS", "holderKind": "PERSON",
+                    "holderId": city.STRANGER, "issuedOn": city.days(-1), "validFrom": city.days(-1)}},
+            token=api.tokens.issuer(city.POLICE),
+        )  # fmt: skip
+        ident["ISSUED"] = issued["data"]["issueCertificate"]["identifier"]
     return ident
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest_asyncio
 from app.config import ConfigError, Settings
 from app.main import create_app
 from tests.api import city
-from tests.api.conftest import Tokens, settings_for
+from tests.api.conftest import ProdCity, Tokens, settings_for
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 # Each names something that does not exist but nearly does: graphql-core would suggest the real one.
@@ -29,10 +30,16 @@ TYPOS: list[tuple[str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
-async def clients(city_database: str, env: str) -> AsyncIterator[tuple[httpx.AsyncClient, Tokens]]:
+async def clients(
+    city_database: str, env: str, keys_dir: Path | None = None
+) -> AsyncIterator[tuple[httpx.AsyncClient, Tokens]]:
     dev_settings = settings_for(city_database)
     # Tokens signed with the same test secret as the dev app's: prod mints none itself.
-    app = create_app(dataclasses.replace(dev_settings, env=env, dev_secret=env == "dev"))
+    app = create_app(
+        dataclasses.replace(
+            dev_settings, env=env, dev_secret=env == "dev", signing_keys_dir=str(keys_dir) if keys_dir else None
+        )
+    )
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
     ) as client:
@@ -40,8 +47,9 @@ async def clients(city_database: str, env: str) -> AsyncIterator[tuple[httpx.Asy
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def prod(city_database: str) -> AsyncIterator[tuple[httpx.AsyncClient, Tokens]]:
-    async for pair in clients(city_database, "prod"):
+async def prod(prod_city: ProdCity) -> AsyncIterator[tuple[httpx.AsyncClient, Tokens]]:
+    # Prod refuses a database that holds a private key: its city keeps them in a directory.
+    async for pair in clients(prod_city.url, "prod", prod_city.keys_dir):
         yield pair
 
 

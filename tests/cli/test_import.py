@@ -6,10 +6,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import jwt
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.certificates.signing import jwks, payload_mismatches, verify_document
+from app.certificates.keys import jwks
+from app.certificates.signing import payload_mismatches, verify_document
 from app.db.models import Certificate
 from app.identifiers import parse_certificate_identifier
 from app.imports.certificate import signed_content
@@ -109,6 +111,12 @@ async def test_certificates_without_a_document_are_signed_by_their_issuer(empty_
         assert (identifier.issuer_code, identifier.serial, identifier.version) == (row.issuer_code, row.number, "001")
         payload = verify_document(row.document, keys)
         assert payload_mismatches(payload, signed_content(row._mapping)) == []
+        # Each has its entry in its issuer's status list, named in what the issuer signed.
+        assert payload["status"] == {
+            "status_list": {"idx": row.status_index, "uri": f"/status-lists/{row.issuer_code}/{row.status_list}"}
+        }
+        assert row.kid == jwt.get_unverified_header(row.document)["kid"]
+    assert len({(r.issuer_code, r.status_list, r.status_index) for r in rows}) == len(rows)
 
 
 async def test_a_bad_input_names_every_bad_line_and_writes_nothing(empty_database_url: str, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.certificates.signing import jwks, payload_mismatches, verify_document
+from app.certificates.keys import jwks
+from app.certificates.signing import payload_mismatches, verify_document
 from app.db.models import Certificate, Consent, CreditFlag, CreditScore, Enterprise, Licence, Penalty, Person
 from app.domain.enums import CertificateStatus, HolderKind
 from app.domain.rules import certificate_status

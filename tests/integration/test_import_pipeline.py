@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.certificates.signing import KeyRing
+from app.certificates.keys import KeyRing
 from app.db.models import Certificate
 from app.domain.enums import HolderKind
 from app.imports import (
@@ -252,7 +252,8 @@ async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
     peaks = {}
     for persons in (100, 1_100):
         async with engine.begin() as conn:  # a clean slate each time: the same work, from empty
-            for table in ("credit_scores", "consents", "credit_flags", "certificates", "penalties", "licences"):
+            for table in ("credit_scores", "consents", "credit_flags", "certificate_status_changes", "certificates",
+                          "penalties", "licences"):
                 await conn.execute(text(f"DELETE FROM {table}"))
             await conn.execute(text("DELETE FROM enterprises"))
             await conn.execute(text("DELETE FROM persons"))

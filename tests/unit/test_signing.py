@@ -11,11 +11,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from app.certificates.keys import new_key_row
 from app.certificates.signing import (
+    ES256,
+    BadSignature,
     InvalidDocument,
     IssuerKey,
+    UnknownKey,
     certificate_payload,
-    new_key_row,
     payload_mismatches,
     verify_document,
 )
@@ -138,3 +141,21 @@ def test_only_eddsa_is_accepted(police: tuple[IssuerKey, dict[str, Any]]) -> Non
     )
     with pytest.raises(InvalidDocument, match="EdDSA"):
         verify_document(unsigned, keyset(jwk))
+
+
+def test_an_es256_key_signs_documents_that_verify_against_its_public_jwk() -> None:
+    key, row = new_key_row(POLICE, ES256)
+    jwk = row["public_jwk"]
+    assert {k: jwk[k] for k in ("kty", "crv", "alg")} == {"kty": "EC", "crv": "P-256", "alg": "ES256"} and "d" not in jwk
+    assert verify_document(key.sign(content()), keyset(jwk)) == content()
+    assert jwt.decode(key.sign(content()), jwt.PyJWK(jwk), algorithms=["ES256"])["number"] == content()["number"]
+
+
+def test_an_unknown_key_and_a_bad_signature_are_told_apart(police: tuple[IssuerKey, dict[str, Any]]) -> None:
+    key, jwk = police
+    _, other = new_key_row(POLICE)
+    with pytest.raises(UnknownKey):
+        verify_document(key.sign(content()), keyset(other["public_jwk"]))
+    header, payload, signature = key.sign(content()).split(".")
+    with pytest.raises(BadSignature):
+        verify_document(f"{header}.{payload}.{signature[:-4]}AAAA", keyset(jwk))

@@ -2,7 +2,7 @@
 
 from app.db.models.audit import AccessRecord, AuditCheckpoint, AuditEntry, AuditTreeNode
 from app.db.models.authority import Authority
-from app.db.models.certificate import Certificate, CertificateType, SigningKey
+from app.db.models.certificate import Certificate, CertificateStatusChange, CertificateType, SigningKey
 from app.db.models.consent import Consent
 from app.db.models.credit import CreditFlag, CreditScore
 from app.db.models.enterprise import Enterprise
@@ -17,6 +17,7 @@ __all__ = [
     "AuditTreeNode",
     "Authority",
     "Certificate",
+    "CertificateStatusChange",
     "CertificateType",
     "Consent",
     "CreditFlag",

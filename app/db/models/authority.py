@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from typing import Any
+
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import ID18, Base, enum_column
@@ -16,3 +18,5 @@ class Authority(Base):
     code: Mapped[str] = mapped_column(ID18, unique=True)  # its credit code
     name: Mapped[str] = mapped_column(String(200))
     authority_type: Mapped[AuthorityType] = mapped_column(enum_column(AuthorityType))
+    # An issuer's certificate type codes (the catalogue's `code`s): what it may issue and change.
+    certificate_types: Mapped[list[Any] | None] = mapped_column(JSON)

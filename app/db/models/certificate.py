@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import ID18, Base, UTCDateTime, enum_column
@@ -25,7 +25,10 @@ class Certificate(Base):
     """An electronic certificate (电子证照); `document` is the issuer-signed compact JWS."""
 
     __tablename__ = "certificates"
-    __table_args__ = (Index("ix_certificates_holder", "holder_kind", "holder_id"),)
+    __table_args__ = (
+        Index("ix_certificates_holder", "holder_kind", "holder_id"),
+        UniqueConstraint("issuer_code", "status_list", "status_index", name="uq_certificates_status_entry"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     identifier: Mapped[str] = mapped_column(String(128), unique=True)  # 62 characters + the serial
@@ -41,6 +44,23 @@ class Certificate(Base):
     status: Mapped[CertificateStatus] = mapped_column(enum_column(CertificateStatus, stored=STORED_CERTIFICATE_STATUSES))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     document: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str | None] = mapped_column(String(64), index=True)  # the key that signed `document`
+    # Its entry in its issuer's status list (app/certificates/statuslist.py): list id and index.
+    status_list: Mapped[int | None]
+    status_index: Mapped[int | None]
+
+
+class CertificateStatusChange(Base):
+    """One change of a certificate's status, with its reason (Certificate.statusHistory)."""
+
+    __tablename__ = "certificate_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text)
+    actor_org: Mapped[str | None] = mapped_column(ID18)
 
 
 class SigningKey(Base):
@@ -58,3 +78,5 @@ class SigningKey(Base):
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
     private_pem: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Rotated out: it signs nothing more, and is published while a document it signed is in force.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

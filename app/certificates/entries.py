@@ -1,0 +1,114 @@
+"""Status-list entries: each certificate gets a random free index in its issuer's open list.
+
+An issuer's lists are numbered from 1. New entries go to its highest list until that holds
+FILL_LIMIT entries (half: a random free index is then found in two tries on average, and the
+list still hides each certificate among many), then to a new list. The database's unique
+(issuer_code, status_list, status_index) is the last word: two transactions that picked the
+same index cannot both commit.
+
+The bits themselves are never stored apart from the certificates: a list is built from its
+certificates' statuses when it is published (app/certificates/publish.py), so a status change
+and its status-list bit are one write, committed together by construction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.certificates.signing import status_reference
+from app.certificates.statuslist import LIST_SIZE
+from app.db.models import Certificate
+
+FILL_LIMIT = LIST_SIZE // 2
+certificates: Table = Certificate.__table__
+
+
+class Taken:
+    """The indexes taken in one list: a bitmap (16 KB a list), so that an import of millions of
+    certificates holds no set of them."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray(LIST_SIZE // 8)
+        self.count = 0
+
+    def __contains__(self, index: int) -> bool:
+        return bool(self.bits[index >> 3] & (1 << (index & 7)))
+
+    def add(self, index: int) -> None:
+        if index not in self:
+            self.bits[index >> 3] |= 1 << (index & 7)
+            self.count += 1
+
+
+class Allocator:
+    """Hands out entries inside one transaction, remembering what it took (an import takes many)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._open: dict[str, tuple[int, Taken]] = {}  # issuer -> (list id, indexes taken)
+
+    async def _load(self, issuer_code: str) -> tuple[int, Taken]:
+        if issuer_code not in self._open:
+            newest = (
+                await self.conn.execute(
+                    select(func.max(certificates.c.status_list)).where(certificates.c.issuer_code == issuer_code)
+                )
+            ).scalar_one()
+            list_id = newest or 1
+            taken = Taken()
+            for index in (
+                await self.conn.execute(
+                    select(certificates.c.status_index).where(
+                        certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id
+                    )
+                )
+            ).scalars():
+                taken.add(index)
+            self._open[issuer_code] = (list_id, taken)
+        return self._open[issuer_code]
+
+    async def load(self, issuer_codes: set[str]) -> None:
+        """Read what these issuers' open lists hold now (an import does, before a batch is in flight)."""
+        for code in sorted(issuer_codes):
+            await self._load(code)
+
+    async def take(self, issuer_code: str) -> tuple[int, int]:
+        """A free (list id, index) of this issuer's, at random (reading its open list first, if not yet read)."""
+        list_id, taken = await self._load(issuer_code)
+        if taken.count >= FILL_LIMIT:
+            list_id, taken = list_id + 1, Taken()
+            self._open[issuer_code] = (list_id, taken)
+        while True:
+            index = secrets.randbelow(LIST_SIZE)
+            if index not in taken:
+                taken.add(index)
+                return list_id, index
+
+    def claim(self, issuer_code: str, list_id: int, index: int) -> None:
+        """An entry a document already names (an imported, externally signed one)."""
+        opened = self._open.get(issuer_code)
+        if opened and opened[0] == list_id:
+            opened[1].add(index)
+
+
+def entry_of(payload: dict[str, Any], issuer_code: str) -> tuple[int, int] | None:
+    """The (list id, index) a document's `status` claim names in its issuer's lists, if any."""
+    reference = payload.get("status")
+    try:
+        index = reference["status_list"]["idx"]  # type: ignore[index]
+        uri = reference["status_list"]["uri"]  # type: ignore[index]
+    except (TypeError, KeyError):
+        return None
+    prefix = f"/status-lists/{issuer_code}/"
+    if not (isinstance(index, int) and isinstance(uri, str) and uri.startswith(prefix)):
+        return None
+    list_id = uri[len(prefix):]
+    if not list_id.isdigit() or not 0 <= index < LIST_SIZE:
+        return None
+    if status_reference(int(list_id), index, issuer_code) != reference:
+        return None
+    return int(list_id), index

@@ -1,0 +1,82 @@
+"""What the service publishes for offline verification: an issuer's status lists.
+
+`GET /status-lists/{issuerCode}/{listId}` answers the signed Status List Token (JWT,
+`typ: statuslist+jwt`, media type application/statuslist+jwt), signed with the issuer's
+current key (published at /.well-known/jwks.json). The list is built from its certificates'
+stored statuses when asked: it is never a copy that could lag a committed status change.
+A verifier that keeps a copy (for at most its `ttl`) checks any certificate of that list with
+the network off, and by fetching the whole list tells nobody which one it checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app import clock
+from app.certificates.keys import KeyRing, KeyStore
+from app.certificates.signing import NoPrivateKey, status_list_uri
+from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, TTL_SECONDS, StatusList, status_list_token
+from app.db.models import Certificate
+from app.domain.enums import CertificateStatus
+from app.identifiers import InvalidIdentifier, parse_credit_code
+
+log = logging.getLogger("xinzheng.certificates")
+
+certificates: Table = Certificate.__table__
+MEDIA_TYPE = "application/statuslist+jwt"
+
+
+async def list_statuses(conn: AsyncConnection, issuer_code: str, list_id: int) -> StatusList | None:
+    """The list's entries from its certificates' statuses; None if the issuer has no such list."""
+    rows = (
+        await conn.execute(
+            select(certificates.c.status_index, certificates.c.status).where(
+                certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id
+            )
+        )
+    ).all()
+    if not rows:
+        return None
+    statuses = StatusList(LIST_SIZE)
+    for index, status in rows:
+        statuses.set(index, STATUS_VALUES[CertificateStatus(status)])
+    return statuses
+
+
+async def status_list_token_for(
+    conn: AsyncConnection, store: KeyStore, issuer_code: str, list_id: int, at: dt.datetime
+) -> str | None:
+    """The issuer's signed list, or None if it has no such list."""
+    statuses = await list_statuses(conn, issuer_code, list_id)
+    if statuses is None:
+        return None
+    key = await KeyRing(conn, store).signing_key(issuer_code)
+    return status_list_token(key, uri=status_list_uri(issuer_code, list_id), statuses=statuses, issued_at=int(at.timestamp()))
+
+
+def status_list_endpoint(engine: AsyncEngine, store: KeyStore) -> Callable[[Request], Awaitable[Response]]:
+    """The route's handler: `GET /status-lists/{issuer}/{list_id}`."""
+
+    async def status_list(request: Request) -> Response:
+        try:
+            issuer = parse_credit_code(request.path_params["issuer"])
+        except InvalidIdentifier:
+            return JSONResponse({"error": "no such status list"}, status_code=404)
+        try:
+            async with engine.begin() as conn:  # dev: an issuer's first key may be made here
+                token = await status_list_token_for(conn, store, issuer, request.path_params["list_id"], clock.now())
+        except NoPrivateKey as e:  # the deployment's fault, not the caller's: said, and logged
+            log.error("status list of %s not signed: %s", issuer, e)
+            return JSONResponse({"error": "the issuer's status list cannot be signed now"}, status_code=503)
+        if token is None:
+            return JSONResponse({"error": "no such status list"}, status_code=404)
+        return Response(token, media_type=MEDIA_TYPE, headers={"cache-control": f"public, max-age={TTL_SECONDS}"})
+
+    return status_list

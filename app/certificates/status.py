@@ -1,0 +1,79 @@
+"""Changing a certificate's status: the one service behind `setCertificateStatus`.
+
+The state machine: VALID <-> SUSPENDED; VALID or SUSPENDED -> REVOKED or CANCELLED, which are
+final. EXPIRED is derived from validUntil and never set. The change and its reason go into the
+certificate's status history in the caller's transaction; the status-list bit is the stored
+status itself (app/certificates/publish.py builds the list from it), so the three commit
+together, with the request's audit entry, or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Table, insert, literal, null, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.models import Certificate, CertificateStatusChange
+from app.domain.enums import CertificateStatus
+from app.errors import BadUserInput
+
+certificates: Table = Certificate.__table__
+status_changes: Table = CertificateStatusChange.__table__
+IMPORTED_REASON = "imported"
+
+TRANSITIONS: dict[CertificateStatus, frozenset[CertificateStatus]] = {
+    CertificateStatus.VALID: frozenset({CertificateStatus.SUSPENDED, CertificateStatus.REVOKED, CertificateStatus.CANCELLED}),
+    CertificateStatus.SUSPENDED: frozenset({CertificateStatus.VALID, CertificateStatus.REVOKED, CertificateStatus.CANCELLED}),
+    CertificateStatus.REVOKED: frozenset(),
+    CertificateStatus.CANCELLED: frozenset(),
+}
+
+
+def check_transition(current: CertificateStatus, new: CertificateStatus) -> None:
+    if new is CertificateStatus.EXPIRED:
+        raise BadUserInput("EXPIRED follows from validUntil; it is never set")
+    if new not in TRANSITIONS[current]:
+        if not TRANSITIONS[current]:
+            raise BadUserInput(f"a {current} certificate stays {current}: it cannot become {new}")
+        raise BadUserInput(f"a {current} certificate cannot become {new}")
+
+
+async def locked_certificate(conn: AsyncConnection, identifier: str) -> Any | None:
+    """The certificate's row, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    query = select(certificates).where(certificates.c.identifier == identifier)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def set_certificate_status(
+    conn: AsyncConnection, row: Any, status: CertificateStatus, reason: str, *, actor_org: str | None, at: dt.datetime
+) -> None:
+    """Move the (locked) certificate to `status`, keeping the reason."""
+    check_transition(CertificateStatus(row.status), status)
+    await conn.execute(update(certificates).where(certificates.c.id == row.id).values(status=status.value))
+    await conn.execute(
+        insert(status_changes),
+        [{"certificate_id": row.id, "at": at, "status": status.value, "reason": reason, "actor_org": actor_org}],
+    )
+
+
+async def record_imported_statuses(conn: AsyncConnection, at: dt.datetime) -> None:
+    """A history entry for every certificate whose stored status its history does not end with:
+    those an import just wrote, or whose status it changed. One statement, whatever the size
+    of the import (nothing is held per certificate); run again, it adds nothing."""
+    latest = (
+        select(status_changes.c.status)
+        .where(status_changes.c.certificate_id == certificates.c.id)
+        .order_by(status_changes.c.at.desc(), status_changes.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    changed = select(
+        certificates.c.id, literal(at, status_changes.c.at.type), certificates.c.status,
+        literal(IMPORTED_REASON), null(),
+    ).where(or_(latest.is_(None), latest != certificates.c.status))  # fmt: skip
+    columns = ["certificate_id", "at", "status", "reason", "actor_org"]
+    await conn.execute(insert(status_changes).from_select(columns, changed))
