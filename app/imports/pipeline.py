@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import clock
+from app.i18n import Text
 from app.imports.check import Checker, Loc, load_on_file
 from app.imports.fields import BadRecord
 from app.imports.kinds import parse_line, parse_record
@@ -133,7 +134,7 @@ def _read(sources: list[Source], ctx: ParseContext, progress: Progress) -> Itera
 def _parse(payload: Payload | None, ctx: ParseContext) -> Record | BadRecord:
     try:
         if payload is None:
-            raise BadRecord(["not UTF-8 text"])
+            raise BadRecord([Text("import.not_utf8")])
         return parse_record(parse_line(payload) if isinstance(payload, str) else payload, ctx)
     except BadRecord as e:
         return e

@@ -28,7 +28,7 @@ async def audit_log_page(
     conditions = []
     f = filter or AuditFilter()
     if (f.subject_kind is None) != (f.subject_id is None):
-        raise BadUserInput("filter by subject with both subjectKind and subjectId")
+        raise BadUserInput("audit.filter_subject")
     if f.subject_kind is not None and f.subject_id is not None:
         subject = f"{f.subject_kind.value}:{parse_holder_id(HolderKind(f.subject_kind), f.subject_id)}"
         # subjects is a JSON list of strings: the quoted name appears in its text.
@@ -39,11 +39,11 @@ async def audit_log_page(
         conditions.append(audit_log.c.actor_role == f.role)
     if f.outcome is not None:
         if f.outcome not in OUTCOMES:
-            raise BadUserInput(f"outcome is one of {', '.join(sorted(OUTCOMES))}")
+            raise BadUserInput("audit.outcome", outcomes=", ".join(sorted(OUTCOMES)))
         conditions.append(audit_log.c.outcome == f.outcome)
     for bound in (f.since, f.until):
         if bound is not None and bound.tzinfo is None:
-            raise BadUserInput("since and until need a time zone")
+            raise BadUserInput("audit.time_zone")
     if f.since is not None:
         conditions.append(audit_log.c.at >= f.since)
     if f.until is not None:
@@ -66,7 +66,7 @@ async def audit_integrity(info: Info[Context, None]) -> AuditIntegrityType:
     """Walk the whole chain and its signed checkpoints now."""
     store = info.context.audit_store
     if store is None:
-        raise BadUserInput("this service runs without an audit log")
+        raise BadUserInput("audit.no_log")
     async with store.engine.connect() as conn:
         result = await verify_database(conn, store.key.public_key())
     return AuditIntegrityType(
