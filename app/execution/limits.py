@@ -49,7 +49,13 @@ from app.i18n import Text
 LIST_SIZE = 20  # the items a plain list (a subject's licences, penalties...) is counted as
 PAGE_SIZE_FOR_VARIABLES = 100  # `first` from a variable: the largest page (app/schema/pagination.py)
 # Each limit's name (in the error's extensions) and its words in the message.
-NAMES = {"depth": "limits.depth", "aliases": "limits.aliases", "root fields": "limits.root_fields", "cost": "limits.cost"}
+NAMES = {
+    "depth": "limits.depth",
+    "aliases": "limits.aliases",
+    "root fields": "limits.root_fields",
+    "tokens": "limits.tokens",
+    "cost": "limits.cost",
+}
 
 
 @dataclass(frozen=True)
