@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 log = logging.getLogger("xinzheng.i18n")
 
@@ -59,15 +59,11 @@ def _load() -> dict[str, dict[Language, str]]:
 CATALOGUE = _load()
 
 
-@runtime_checkable
-class Renderable(Protocol):
-    def render(self, language: Language) -> str: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Text:
     """A text of the catalogue, not yet in words: its key and its parameters. A parameter may be
-    a Text itself, or a list of them (joined as SEPARATOR says): each in the same language."""
+    a Text itself, anything else with a `render(language)` (app/decisions.py's InApiWords), or a
+    list of them (joined as SEPARATOR says): each in the same language."""
 
     key: str
     params: Mapping[str, object] = field(default_factory=dict)
@@ -78,27 +74,29 @@ class Text:
             log.error("no text %r in the catalogue", self.key)
             return f"{self.key} {dict(self.params)}"
         values = {name: render(value, language) if _is_words(value) else value for name, value in self.params.items()}
-        return templates[language].format_map(values)
+        try:
+            return templates[language].format_map(values)
+        except (KeyError, IndexError, ValueError):  # a parameter missing, or of the wrong kind: a bug too
+            log.exception("text %r cannot be made from %r", self.key, dict(self.params))
+            return f"{self.key} {dict(self.params)}"
 
     def __str__(self) -> str:
         return self.render(Language.EN)
 
 
-def text(key: str, /, **params: object) -> Text:
-    return Text(key, params)
-
-
 def render(value: object, language: Language) -> str:
     """A text, a list of texts, or anything else (as str()) in words of `language`."""
-    if isinstance(value, Renderable):
-        return value.render(language)
+    if hasattr(value, "render"):
+        words: str = value.render(language)
+        return words
     if isinstance(value, (list, tuple)):
         return SEPARATOR[language].join(render(item, language) for item in value)
     return str(value)
 
 
 def _is_words(value: object) -> bool:
-    return isinstance(value, (Renderable, list, tuple))
+    """Not a plain value (a number, a code): format specs such as {seconds:g} apply to those."""
+    return hasattr(value, "render") or isinstance(value, (list, tuple))
 
 
 class Localised(Exception):

@@ -78,7 +78,23 @@ def test_every_key_the_code_names_is_in_the_catalogue() -> None:
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
             first = node.args[0]
             if name in LOCALISED_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
-                assert first.value in CATALOGUE, f"{path.name}:{node.lineno}: {first.value!r} is not a key of the catalogue"
+                where = f"{path.name}:{node.lineno}: {first.value!r}"
+                assert first.value in CATALOGUE, f"{where} is not a key of the catalogue"
+                given = given_params(node)
+                if given is not None:
+                    assert given == fields(CATALOGUE[first.value][Language.EN]), f"{where} is given {sorted(given)}"
+
+
+def given_params(call: ast.Call) -> set[str] | None:
+    """The parameters a call gives its text, where the source says them all: its keywords, or a
+    Text's literal dict."""
+    if len(call.args) > 1 and isinstance(call.args[1], ast.Dict):
+        if not all(isinstance(k, ast.Constant) for k in call.args[1].keys):
+            return None
+        return {str(k.value) for k in call.args[1].keys if isinstance(k, ast.Constant)}
+    if any(k.arg is None for k in call.keywords):  # **params
+        return None
+    return {str(k.arg) for k in call.keywords}
 
 
 def test_every_text_is_used() -> None:
@@ -147,8 +163,9 @@ def test_an_error_keeps_its_text_and_reads_as_english() -> None:
     assert bad.value.text.render(Language.ZH) == "身份证号码应为 18 位，而不是 5 位"
 
 
-def test_a_key_missing_from_the_catalogue_is_told_not_raised() -> None:
+def test_a_key_missing_from_the_catalogue_or_a_parameter_is_told_not_raised() -> None:
     assert Text("request.no_such_text", {"x": 1}).render(Language.ZH) == "request.no_such_text {'x': 1}"
+    assert Text("request.too_deep", {"x": 1}).render(Language.EN) == "request.too_deep {'x': 1}"
 
 
 def test_an_import_reason_is_english_in_the_report_and_either_language_through_the_api() -> None:
