@@ -92,6 +92,10 @@ class Settings:
     # The audit log's checkpoint key (Ed25519, PEM); dev makes one in var/ when unset.
     audit_key_pem: str | None = None
     audit_checkpoint_every: int = 100
+    # ... and every this many seconds when entries arrived since (the unsigned tail is bounded
+    # in time as well as in count); the checkpoints' origin line and key name (C2SP signed note).
+    audit_checkpoint_seconds: float = 10.0
+    audit_origin: str = "xinzheng/audit"
     # Depth, aliases, root fields, tokens and cost of a query (SPEC section 9).
     query_limits: Limits = field(default_factory=Limits)
     # How long a request may run before it is stopped and answered (SPEC section 9), in seconds.
@@ -151,6 +155,8 @@ class Settings:
             dev_secret=dev_secret,
             audit_key_pem=environ.get("XINZHENG_AUDIT_KEY") or None,
             audit_checkpoint_every=_positive_int(environ, "XINZHENG_AUDIT_CHECKPOINT_EVERY", 100),
+            audit_checkpoint_seconds=_positive_seconds(environ, "XINZHENG_AUDIT_CHECKPOINT_SECONDS", 10.0),
+            audit_origin=_origin(environ.get("XINZHENG_AUDIT_ORIGIN") or "xinzheng/audit"),
             query_limits=_query_limits(environ.get("XINZHENG_QUERY_LIMITS", "")),
             request_timeout=float(_positive_int(environ, "XINZHENG_REQUEST_TIMEOUT", 10)),
             header_timeout=header_timeout(environ),
@@ -177,6 +183,25 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise ConfigError(f"{name} must be at least 1")
     return value
+
+
+def _positive_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
+
+
+def _origin(raw: str) -> str:
+    if any(c.isspace() or c == "+" for c in raw):
+        raise ConfigError(f"XINZHENG_AUDIT_ORIGIN must have no spaces or '+' (a name like example.gov.cn/audit), not {raw!r}")
+    return raw
 
 
 def _guessable(secret: str) -> bool:

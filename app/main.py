@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app import graphiql
+from app.audit.endpoints import audit_routes
 from app.audit.keys import audit_key
 from app.audit.store import AuditStore
 from app.auth.tokens import TokenVerifier
@@ -35,7 +36,14 @@ def create_app(
     engine = create_engine(settings)
     read_engine = create_read_engine(settings)
     store = (
-        AuditStore(engine, audit_key(settings), settings.audit_checkpoint_every, create_audit_engine(settings))
+        AuditStore(
+            engine,
+            audit_key(settings),
+            settings.audit_checkpoint_every,
+            create_audit_engine(settings),
+            checkpoint_interval=settings.audit_checkpoint_seconds,
+            origin=settings.audit_origin,
+        )
         if audit
         else None
     )
@@ -69,13 +77,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if store is not None:
+            store.start()  # the timer that signs the head every XINZHENG_AUDIT_CHECKPOINT_SECONDS
         yield
         # The server has stopped taking requests and answered those in flight (SIGTERM; up to
-        # `serve`'s graceful timeout): their entries are written, and the head is signed.
+        # `serve`'s graceful timeout): their entries are written, the timer stopped, and the
+        # head is signed.
         if store is not None:
             try:
-                await store.sign_head()
-            except Exception as e:  # the database is gone: the chain stands, unsigned past its last checkpoint
+                await store.shut_down()
+            except Exception as e:  # the database is gone: the log stands, unsigned past its last checkpoint
                 log.error("shutdown: no final checkpoint of the audit log (%s: %s)", type(e).__name__, e)
         await graphql.rate_limits.close()
         if graphql.postgres is not None:
@@ -93,6 +104,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/metrics", metrics_page),
             Route("/.well-known/jwks.json", jwks_document),
+            *(audit_routes(store) if store is not None else []),
         ],
         lifespan=lifespan,
     )

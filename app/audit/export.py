@@ -3,8 +3,10 @@
 Line 1 is the header: the format and its version, the audit public key (Ed25519, raw, base64url
 without padding) and its key id, the number of entries and checkpoints that follow and the
 chain's head. Then every entry in seq order, in the names the API shows (`at` as
-`chain.timestamp` text, exactly what the hash covers), then every signed checkpoint. Each line
-names what it is in `kind`, as the import files do.
+`chain.timestamp` text, exactly what the hash covers), then every signed checkpoint: since
+version 2 with its `rootHash` and signed `note` (both null for a checkpoint from before the
+Merkle tree); version 1 files, which have neither, are still read. Each line names what it is
+in `kind`, as the import files do.
 
 The header is not signed: what makes the file trustworthy is the chain and the checkpoint
 signatures, checked against a key the verifier trusts. The counts and head in the header only
@@ -28,9 +30,11 @@ from app.audit import keys
 from app.audit.chain import HASHED_FIELDS, timestamp
 
 FORMAT = "xinzheng-audit-export"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # read
 ENTRY_FIELDS = frozenset((*HASHED_FIELDS, "hash"))
-CHECKPOINT_FIELDS = frozenset(("seq", "headHash", "at", "keyId", "signature"))
+CHECKPOINT_FIELDS_V1 = frozenset(("seq", "headHash", "at", "keyId", "signature"))
+CHECKPOINT_FIELDS = CHECKPOINT_FIELDS_V1 | {"rootHash", "note"}
 
 
 class ExportError(Exception):
@@ -50,6 +54,7 @@ class Header:
     checkpoints: int
     head_seq: int | None
     head_hash: str | None
+    version: int = VERSION
 
 
 def encode_key(key: Ed25519PublicKey) -> str:
@@ -114,8 +119,9 @@ def _records(file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 def _header(number: int, record: dict[str, Any]) -> Header:
     if record.get("kind") != "header" or record.get("format") != FORMAT:
         raise ExportError(number, f"not an audit export (the first line must be the {FORMAT} header)")
-    if record.get("version") != VERSION:
-        raise ExportError(number, f"export format version {record.get('version')!r}; this verifier reads version {VERSION}")
+    version = record.get("version")
+    if version not in VERSIONS:
+        raise ExportError(number, f"export format version {version!r}; this verifier reads versions 1 and 2")
     try:
         key = decode_key(record["publicKey"])
     except (KeyError, TypeError, ValueError):
@@ -126,7 +132,7 @@ def _header(number: int, record: dict[str, Any]) -> Header:
     entries, checkpoints = record.get("entries"), record.get("checkpoints")
     if not (type(entries) is int and type(checkpoints) is int and entries >= 0 and checkpoints >= 0):
         raise ExportError(number, "the header's entries and checkpoints must be counts")
-    return Header(key, key_id, entries, checkpoints, record.get("headSeq"), record.get("headHash"))
+    return Header(key, key_id, entries, checkpoints, record.get("headSeq"), record.get("headHash"), version)
 
 
 def _checked(number: int, record: dict[str, Any], fields: frozenset[str], what: str) -> dict[str, Any]:
@@ -154,7 +160,8 @@ def read_header_and_checkpoints(path: Path) -> tuple[Header, list[dict[str, Any]
                 continue
             kind = record.get("kind")
             if kind == "checkpoint":
-                signed.append(_checked(number, record, CHECKPOINT_FIELDS, "checkpoint"))
+                fields = CHECKPOINT_FIELDS if header.version >= 2 else CHECKPOINT_FIELDS_V1
+                signed.append({"rootHash": None, "note": None, **_checked(number, record, fields, "checkpoint")})
             elif kind == "entry":
                 if signed:
                     raise ExportError(number, "an entry after the checkpoints (entries come first)")

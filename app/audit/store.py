@@ -15,6 +15,14 @@ a commit is shared while every caller still waits for its own entry to be durabl
 A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy
 (app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
 mutation's transaction through SQLAlchemy.
+
+Each entry is also a leaf of the log's Merkle tree (app/audit/merkle.py): the batch writes the
+complete subtrees its entries complete, and a signed checkpoint (a C2SP note of the tree's size
+and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every`. What the
+tree looks like at the head (its frontier) is kept between batches, keyed by the head's seq and
+hash, and read again (a few rows) when another process moved the head. `sign_head` signs the
+head now, under the same lock as the append, so that no two checkpoints ever have one size; a
+timer (`start`) calls it every `checkpoint_interval` seconds when this process appended since.
 """
 
 from __future__ import annotations
@@ -22,28 +30,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from dataclasses import dataclass, field
-
 from sqlalchemy import Engine, Row, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import clock
-from app.audit import keys
-from app.audit.chain import GENESIS, entry_hash, timestamp
+from app.audit import keys, note
+from app.audit.chain import GENESIS, canonical
+from app.audit.merkle import Frontier, leaf_hash
+from app.audit.tree import INSERT_NODES, TreeError, node_rows, stored_frontier
 from app.db.hot import hot
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
 from app.db.write import Ordinary, Transaction, Writer
 from app.observability.metrics import audit_appended
 
+log = logging.getLogger("xinzheng.audit")
+
 audit_log = AuditEntry.__table__
 checkpoints = AuditCheckpoint.__table__
 access_records = AccessRecord.__table__
+
+DEFAULT_ORIGIN = "xinzheng/audit"
 
 # pg_advisory_xact_lock key: "XZAUDIT" as a number, so it never collides with another lock of ours.
 ADVISORY_LOCK_KEY = 0x585A4155444954
@@ -56,7 +71,8 @@ LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 INSERT_ENTRIES = insert(audit_log)
 INSERT_ACCESSES = insert(access_records)
 INSERT_CHECKPOINTS = insert(checkpoints)
-CHECKPOINT_AT = select(checkpoints.c.seq).where(checkpoints.c.seq == bindparam("seq"))
+ENTRY = hot("audit_entry", select(audit_log).where(audit_log.c.seq == bindparam("seq")))
+LAST_CHECKPOINT = hot("audit_last_checkpoint", select(checkpoints.c.seq).order_by(checkpoints.c.seq.desc()).limit(1))
 
 # Entry field (API name) -> column.
 COLUMNS = {
@@ -82,23 +98,45 @@ def to_row(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {column: entry[name] for name, column in COLUMNS.items()}
 
 
-def from_row(row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
-    mapping = row._mapping if isinstance(row, Row) else row
+def from_row(row: Row[Any] | Mapping[str, Any] | tuple[Any, ...]) -> dict[str, Any]:
+    """An entry from its row: SQLAlchemy's, a mapping, or a hot read's named tuple."""
+    if isinstance(row, Row):
+        mapping: Any = row._mapping
+    elif isinstance(row, tuple):
+        mapping = row._asdict()  # type: ignore[attr-defined]  # a named tuple
+    else:
+        mapping = row
     return {name: mapping[column] for name, column in COLUMNS.items()}
 
 
 class AuditStore:
     def __init__(
-        self, engine: AsyncEngine, key: Ed25519PrivateKey, checkpoint_every: int, sync_engine: Engine | None = None
+        self,
+        engine: AsyncEngine,
+        key: Ed25519PrivateKey,
+        checkpoint_every: int,
+        sync_engine: Engine | None = None,
+        *,
+        checkpoint_interval: float | None = None,
+        origin: str = DEFAULT_ORIGIN,
     ) -> None:
         self.engine = engine
         # SQLite: batches are appended through sqlite3 (app/db/session.py create_audit_engine).
         self.sync_engine = sync_engine
         # Batches' transactions, on one connection kept while entries keep coming.
         self._writer = Writer(engine, sqlite=sync_engine)
+        # sign_head's transactions (the timer's, a receipt's), on a connection of their own.
+        self._signer = Writer(engine, sqlite=sync_engine)
         self.key = key
         self.key_id = keys.key_id(key.public_key())
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        note.checkpoint_text(origin, 0, bytes(32))  # refuses an origin a note cannot carry
+        self.origin = origin
+        # The tree at the head this process last wrote or read: (seq, hash) -> its frontier.
+        self._tree: tuple[tuple[int, str], Frontier] | None = None
+        self._appended = False  # since the timer last signed
+        self._timer: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
         # SQLite: appends within this process take turns, and a request that writes holds the turn
         # from its first write to its commit (app/db/request.py). PostgreSQL: its advisory lock.
@@ -189,27 +227,6 @@ class AuditStore:
             for (_, _, done), seq in zip(batch, seqs, strict=True):
                 _settle(done, seq=seq)
 
-    async def sign_head(self) -> int | None:
-        """At shutdown, once no request is left: every entry still waiting is written, then a
-        checkpoint of the head signed, unless one covers it already (another worker's, or the
-        every-N one). Returns the head's seq (None for an empty log). Raises what the database
-        raises."""
-        if self._flusher is not None:
-            await asyncio.wait([self._flusher])  # its callers have their answers, failed or not
-        writer = Writer(self.engine, sqlite=self.sync_engine, ordinary=True)
-        try:
-            async with self.turn or contextlib.nullcontext(), writer.transaction() as tx:
-                if self._postgres:
-                    await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
-                head = await tx.first(HEAD)
-                if head is None:
-                    return None
-                if await tx.first(CHECKPOINT_AT, {"seq": head.seq}) is None:
-                    await tx.execute(INSERT_CHECKPOINTS, [self.checkpoint(head.seq, head.hash, clock.now())])
-                return int(head.seq)
-        finally:
-            await writer.release()
-
     async def _attempts(
         self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]], conn: AsyncConnection | None
     ) -> list[int]:
@@ -236,29 +253,117 @@ class AuditStore:
         if self._postgres:
             await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
         head = await tx.first(HEAD)
-        batch = self._prepare(head, items)
+        frontier, caught_up = await self._frontier(tx, head)
+        batch = self._prepare(head, frontier, items)
+        batch.nodes[:0] = caught_up
         for statement, rows in batch.statements():
             await tx.execute(statement, rows)
+        self._appended = True
         return batch.seqs
 
-    def _prepare(self, head: Row[Any] | None, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> Batch:
-        """The rows that extend the chain from `head` with these entries (pure: no I/O)."""
+    async def _frontier(self, tx: Transaction, head: Any | None) -> tuple[Frontier, list[dict[str, Any]]]:
+        """The tree at `head` (a copy, to extend), and the nodes of entries it lacked: kept from
+        the last batch if the head is the one it left, else read. Entries the tree lacks (written
+        by the release before, while workers rolled over) are added to it here."""
+        if head is None:
+            return Frontier(), []
+        if self._tree is not None and self._tree[0] == (head.seq, head.hash):
+            return self._tree[1].copy(), []
+        frontier = await stored_frontier(tx)
+        made: list[dict[str, Any]] = []
+        while frontier.size < head.seq:
+            row = await tx.first(ENTRY, {"seq": frontier.size + 1})
+            if row is None:
+                raise TreeError(f"the audit log has no entry {frontier.size + 1}")
+            made += node_rows(frontier.append(leaf_hash(canonical(from_row(row)))))
+        return frontier, made
+
+    def _prepare(
+        self, head: Row[Any] | None, frontier: Frontier, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    ) -> Batch:
+        """The rows that extend the chain and the tree at `head` with these entries (pure: no I/O).
+        `frontier`, the tree at `head`, is extended in place and kept for the next batch."""
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         batch = Batch()
         for fields, subject_accesses in items:
             seq += 1
             entry = {**fields, "seq": seq, "prevHash": prev}
-            entry["hash"] = prev = entry_hash(entry)
+            body = canonical(entry)
+            entry["hash"] = prev = hashlib.sha256(body).hexdigest()
             batch.entries.append(to_row(entry))
+            batch.nodes += node_rows(frontier.append(leaf_hash(body)))
             batch.accesses += [{**a, "at": fields["at"], "audit_seq": seq} for a in subject_accesses]
             if seq % self.checkpoint_every == 0:
-                batch.checkpoints.append(self.checkpoint(seq, entry["hash"], fields["at"]))
+                batch.checkpoints.append(self.checkpoint(frontier, prev, fields["at"]))
             batch.seqs.append(seq)
+        self._tree = ((seq, prev), frontier)
         return batch
 
-    def checkpoint(self, seq: int, head_hash: str, at: dt.datetime) -> dict[str, Any]:
-        message = keys.checkpoint_message(seq, head_hash, timestamp(at))
-        return {"seq": seq, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": keys.sign(self.key, message)}
+    def checkpoint(self, frontier: Frontier, head_hash: str, at: dt.datetime) -> dict[str, Any]:
+        """The row of a signed checkpoint of the tree `frontier` is, whose last entry's hash is `head_hash`."""
+        root = frontier.root()
+        signed = note.sign(note.checkpoint_text(self.origin, frontier.size, root), self.origin, self.key)
+        signature = signed.rsplit(" ", 1)[1].strip()
+        return {
+            "seq": frontier.size, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": signature,
+            "root_hash": root.hex(), "note": signed,
+        }  # fmt: skip
+
+    async def sign_head(self) -> int:
+        """Sign a checkpoint of the tree's head now, unless one of its size exists; returns the size.
+        Under the append's lock (and SQLite's turn): one checkpoint a size. Raises AuditWriteFailed."""
+        async with self.turn or contextlib.nullcontext():
+            try:
+                async with self._signer.transaction() as tx:
+                    if self._postgres:
+                        await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
+                    head = await tx.first(HEAD)
+                    last = await tx.first(LAST_CHECKPOINT)
+                    if head is None or (last is not None and last.seq >= head.seq):
+                        return head.seq if head is not None else 0
+                    frontier, caught_up = await self._frontier(tx, head)
+                    if caught_up:
+                        await tx.execute(INSERT_NODES, caught_up)
+                    await tx.execute(INSERT_CHECKPOINTS, [self.checkpoint(frontier, head.hash, clock.now())])
+                    return int(head.seq)
+            except (DBAPIError, TreeError) as e:
+                raise AuditWriteFailed(str(getattr(e, "orig", e))) from e
+            finally:
+                await self._signer.release()
+
+    def start(self) -> None:
+        """Sign the head every `checkpoint_interval` seconds while entries arrive (in a running loop)."""
+        if self.checkpoint_interval is not None and self._timer is None:
+            self._timer = asyncio.create_task(self._tick(self.checkpoint_interval))
+
+    async def shut_down(self) -> int:
+        """At shutdown, once no request is left: every entry still waiting is written, the timer
+        stopped, and the head signed, unless a checkpoint covers it already (another worker's, or
+        the every-N one). Returns the head's size. Raises AuditWriteFailed."""
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])  # its callers have their answers, failed or not
+        await self.close()
+        return await self.sign_head()
+
+    async def close(self) -> None:
+        """Stop the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    async def _tick(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if not self._appended:
+                continue
+            self._appended = False
+            try:
+                await self.sign_head()
+            except AuditWriteFailed as e:
+                self._appended = True  # try again at the next tick
+                log.warning("audit checkpoint not signed: %s", e)
 
 
 @dataclass
@@ -266,10 +371,11 @@ class Batch:
     entries: list[dict[str, Any]] = field(default_factory=list)
     accesses: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
 
     def statements(self) -> list[tuple[Any, list[dict[str, Any]]]]:
-        out: list[tuple[Any, list[dict[str, Any]]]] = [(INSERT_ENTRIES, self.entries)]
+        out: list[tuple[Any, list[dict[str, Any]]]] = [(INSERT_ENTRIES, self.entries), (INSERT_NODES, self.nodes)]
         if self.accesses:
             out.append((INSERT_ACCESSES, self.accesses))
         if self.checkpoints:

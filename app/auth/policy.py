@@ -62,6 +62,20 @@ SUBJECT_REACH: dict[Role, dict[Subject, Reach]] = {
 }
 
 
+# Whose audit receipts (auditReceipt) each role may have: SELF is the requests of the token's own
+# organisation (bank, counter, issuer) or person (citizen); a request without a token names nobody
+# who could claim it. Oversight and operations: every entry's.
+RECEIPT_REACH: Mapping[Role, Reach] = MappingProxyType({
+    Role.PUBLIC: Reach.NONE,
+    Role.CITIZEN: Reach.SELF,
+    Role.BANK: Reach.SELF,
+    Role.COUNTER: Reach.SELF,
+    Role.ISSUER: Reach.SELF,
+    Role.AUDITOR: Reach.ANY,
+    Role.ADMIN: Reach.ANY,
+})  # fmt: skip
+
+
 class Action(StrEnum):
     """Things done to a resource, as `resource:action` (the audit log and the snapshot name them so)."""
 
@@ -200,6 +214,9 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     # --- The audit log is oversight's: it carries no subject data beyond what the log needs.
     "Query.auditLog": rule(SECRET, auditor=F),
     "Query.auditIntegrity": rule(RESTRICTED, auditor=F),
+    # A receipt is hashes and a signed note, no entry content; whose entry it is, RECEIPT_REACH says.
+    "Query.auditReceipt": rule(RESTRICTED, citizen=F, bank=F, counter=F, issuer=F, auditor=F),
+    "Query.auditConsistency": rule(RESTRICTED, auditor=F),
     # --- Mutations are actions: who may call them is ACTION_POLICY's.
     "Mutation.grantConsent": action(SECRET, Action.CONSENT_GRANT),
     "Mutation.revokeConsent": action(SECRET, Action.CONSENT_REVOKE),
@@ -277,6 +294,16 @@ FIELD_POLICY: Mapping[str, FieldRule] = MappingProxyType({
     ),
     **fields("AuditSubject", "subject state purpose consentId caseNumber", rule(SECRET, auditor=F)),
     **fields("AuditIntegrity", "ok entries headHash firstBadSeq reason checkpoints", rule(RESTRICTED, auditor=F)),
+    **fields(
+        "AuditReceipt",
+        "seq leafIndex leafHash treeSize rootHash inclusionProof checkpoint",
+        rule(RESTRICTED, citizen=F, bank=F, counter=F, issuer=F, auditor=F),
+    ),
+    **fields(
+        "AuditConsistency",
+        "fromSize toSize fromRootHash toRootHash consistencyProof checkpoint",
+        rule(RESTRICTED, auditor=F),
+    ),
     # Access records name organisations and purposes, never the operator (SPEC section 4).
     **fields(
         "AccessRecord",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # loaded when the command runs: `xinzheng token` stays quick
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from app.audit.verify import Integrity
+    from app.audit.witness import Witnessed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +41,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the audit public key to check the checkpoints against (PEM; `openssl pkey -pubout` makes it from "
         "the private key). Default: the service's key (XINZHENG_AUDIT_KEY), or for --file the key in its header",
     )
+    verify.add_argument(
+        "--witness",
+        type=Path,
+        metavar="DIR",
+        help="also check the log against the checkpoint the witness with this state directory last cosigned",
+    )
     verify.set_defaults(func=run_verify)
+    witness = actions.add_parser(
+        "witness",
+        help="cosign the log's checkpoints, each only if it extends the last one cosigned (a separate process)",
+        description="Fetch the newest signed checkpoint from the service over HTTP (GET /audit/checkpoint), check "
+        "that it extends the last one this witness cosigned (GET /audit/consistency), and cosign it "
+        "(C2SP tlog-cosignature). Runs until stopped, or once with --once. Stops with exit 1 when the log shrank, "
+        "forked or cannot prove consistency.",
+    )
+    witness.add_argument("--url", required=True, help="the service's base URL, e.g. http://127.0.0.1:8000")
+    witness.add_argument("--state", type=Path, required=True, metavar="DIR", help="the witness's own state directory")
+    witness.add_argument(
+        "--log-public-key", type=Path, metavar="PEM_FILE", help="the log's audit public key (needed at the first run)"
+    )
+    witness.add_argument("--name", help="the witness's key name in its cosignatures (first run; default xinzheng/witness)")
+    witness.add_argument("--interval", type=float, default=10.0, help="seconds between rounds (default 10)")
+    witness.add_argument("--once", action="store_true", help="one round, then exit")
+    witness.set_defaults(func=run_witness)
     export = actions.add_parser(
         "export",
         help="write the audit log as JSONL that verifies on its own",
@@ -56,22 +80,55 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     given = _load_public_key(args.public_key) if args.public_key is not None else None
     if args.file is not None:
-        return _verify_file(args.file, given)
-    return _verify_database(Settings.from_env(), given)
+        return _verify_file(args.file, given, args.witness)
+    return _verify_database(Settings.from_env(), given, args.witness)
 
 
-def _verify_database(settings: Settings, given: Ed25519PublicKey | None) -> int:
+def _witnessed(directory: Path | None, key: Ed25519PublicKey) -> Witnessed | None:
+    """The witness's cosigned checkpoint, checked; None without --witness."""
+    if directory is None:
+        return None
+    from app.audit.witness import WitnessError, witnessed
+    from app.cli import CliError
+
+    try:
+        seen = witnessed(directory, key)
+    except WitnessError as e:
+        raise CliError(str(e)) from None
+    if seen is None:
+        raise CliError(f"{directory}: the witness has cosigned no checkpoint yet")
+    return seen
+
+
+def _against_witness(result: Integrity, seen: Witnessed | None) -> tuple[Integrity, str]:
+    """The walk's result with the witness's verdict folded in, and what to add to the summary."""
+    if seen is None or result.first_bad is not None:
+        return result, ""
+    from dataclasses import replace
+
+    from app.audit.witness import compare
+
+    bad = compare(seen, result.entries, result.roots)
+    if bad is not None:
+        return replace(result, ok=False, first_bad=bad), ""
+    return result, f"; the witness {seen.name} cosigned its first {seen.checkpoint.size} entries"
+
+
+def _verify_database(settings: Settings, given: Ed25519PublicKey | None, witness_dir: Path | None) -> int:
     from app.audit import keys
 
     key = given if given is not None else keys.audit_key(settings).public_key()
-    result, last_checkpoint = asyncio.run(_walk_database(settings, key))
+    seen = _witnessed(witness_dir, key)
+    sizes = [seen.checkpoint.size] if seen is not None else []
+    result, last_checkpoint = asyncio.run(_walk_database(settings, key, sizes))
+    result, witnessed_text = _against_witness(result, seen)
     if result.first_bad is not None:
         return _broken("the audit log", result, line=None)
-    print(f"audit log intact: {_summary(result, keys.key_id(key), last_checkpoint)}")
+    print(f"audit log intact: {_summary(result, keys.key_id(key), last_checkpoint)}{witnessed_text}")
     return 0
 
 
-async def _walk_database(settings: Settings, key: Ed25519PublicKey) -> tuple[Integrity, int | None]:
+async def _walk_database(settings: Settings, key: Ed25519PublicKey, sizes: list[int]) -> tuple[Integrity, int | None]:
     from sqlalchemy import func, select
     from sqlalchemy.exc import DBAPIError
 
@@ -83,14 +140,14 @@ async def _walk_database(settings: Settings, key: Ed25519PublicKey) -> tuple[Int
     async with migrated_engine(settings) as engine:
         try:
             async with engine.connect() as conn:
-                result = await verify_database(conn, key)
+                result = await verify_database(conn, key, roots_at=sizes)
                 last = (await conn.execute(select(func.max(checkpoints.c.seq)))).scalar()
         except DBAPIError as e:
             raise CliError(f"cannot read the audit log: {reason(e)}") from None
     return result, last
 
 
-def _verify_file(path: Path, given: Ed25519PublicKey | None) -> int:
+def _verify_file(path: Path, given: Ed25519PublicKey | None, witness_dir: Path | None) -> int:
     from app.audit import keys
     from app.audit.export import ExportError, read_entries, read_header_and_checkpoints
     from app.audit.verify import verify_entries
@@ -113,11 +170,14 @@ def _verify_file(path: Path, given: Ed25519PublicKey | None) -> int:
         if given is not None
         else f"trusting the key in the file's header ({header.key_id}); pass --public-key to check it is the service's"
     )
+    seen = _witnessed(witness_dir, header.public_key)
     walk = _EntryLines(read_entries(path))
     try:
-        result = asyncio.run(verify_entries(walk, signed, header.public_key))
+        sizes = [seen.checkpoint.size] if seen is not None else []
+        result = asyncio.run(verify_entries(walk, signed, header.public_key, roots_at=sizes))
     except ExportError as e:
         return _fail(f"{path}: {e} (the line after entry {walk.last_seq})" if walk.last_seq else f"{path}: {e}")
+    result, witnessed_text = _against_witness(result, seen)
     if result.first_bad is not None:
         # The walk stops at the first bad entry; entries 1..n-1 were lines 2..n, so entry n is line n+1.
         line = result.first_bad.seq + 1 if not walk.finished else None
@@ -129,7 +189,7 @@ def _verify_file(path: Path, given: Ed25519PublicKey | None) -> int:
             f"and {len(signed)}: it was cut short or added to"
         )
     last = max((c["seq"] for c in signed), default=None)
-    print(f"{path}: audit export intact: {_summary(result, header.key_id, last)}; {trust}")
+    print(f"{path}: audit export intact: {_summary(result, header.key_id, last)}{witnessed_text}; {trust}")
     return 0
 
 
@@ -186,6 +246,38 @@ def _load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+# witness
+
+
+def run_witness(args: argparse.Namespace) -> int:
+    import time
+
+    from app.audit.witness import Inconsistent, WitnessError, load, witness_once
+    from app.cli import CliError
+
+    log_key = _load_public_key(args.log_public_key) if args.log_public_key is not None else None
+    if args.interval <= 0:
+        raise CliError("--interval must be more than 0 seconds")
+    try:
+        state = load(args.state, log_key=log_key, name=args.name)
+    except (WitnessError, ValueError) as e:
+        raise CliError(str(e)) from None
+    while True:
+        try:
+            print(witness_once(state, args.url), flush=True)
+        except Inconsistent as e:
+            print(f"xinzheng audit witness: refused: {e}", file=sys.stderr)
+            return 1
+        except WitnessError as e:
+            if args.once:
+                raise CliError(str(e)) from None
+            print(f"xinzheng audit witness: {e}; trying again in {args.interval:g}s", file=sys.stderr, flush=True)
+        if args.once:
+            return 0
+        time.sleep(args.interval)
+        state = load(args.state)
+
+
 # export
 
 
@@ -220,9 +312,9 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
     from sqlalchemy import func, select
     from sqlalchemy.exc import DBAPIError
 
-    from app.audit.chain import timestamp
     from app.audit.export import checkpoint_line, entry_line, header_line
     from app.audit.store import HEAD, audit_log, checkpoints, entries
+    from app.audit.verify import checkpoint_row
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
 
@@ -251,11 +343,7 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
                     select(checkpoints).where(checkpoints.c.seq <= head_seq).order_by(checkpoints.c.seq)
                 )
                 async for r in rows:
-                    out.write(
-                        checkpoint_line(
-                            {"seq": r.seq, "headHash": r.head_hash, "at": timestamp(r.at), "keyId": r.key_id, "signature": r.signature}
-                        )
-                    )
+                    out.write(checkpoint_line(checkpoint_row(r)))
         except DBAPIError as e:
             raise CliError(f"cannot read the audit log: {reason(e)}") from None
     return count, signed

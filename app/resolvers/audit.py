@@ -7,13 +7,20 @@ from typing import Any
 from sqlalchemy import String, cast, select
 from strawberry.types import Info
 
-from app.audit.store import audit_log
+from app.audit import proofs
+from app.audit.store import AuditStore, AuditWriteFailed, audit_log
+from app.audit.tree import TreeError
 from app.audit.verify import verify_database
+from app.auth.policy import RECEIPT_REACH, Reach
+from app.auth.roles import ORG_ROLES
+from app.auth.tokens import Principal
 from app.context import Context
 from app.domain.enums import HolderKind
-from app.errors import BadUserInput
+from app.errors import AuditUnavailable, BadUserInput, Forbidden
 from app.identifiers import parse_credit_code, parse_holder_id
-from app.schema.audit import AccessRecordType, AuditEntryType, AuditFilter, AuditIntegrityType
+from app.schema.audit import (
+    AccessRecordType, AuditConsistencyType, AuditEntryType, AuditFilter, AuditIntegrityType, AuditReceiptType,
+)
 from app.schema.pagination import Connection, Page, decode_cursor, encode_cursor, page_size
 
 OUTCOMES = {"SERVED", "PARTIAL", "DENIED", "REJECTED", "FAILED"}
@@ -62,11 +69,16 @@ async def audit_log_page(
     ).connection()
 
 
-async def audit_integrity(info: Info[Context, None]) -> AuditIntegrityType:
-    """Walk the whole chain and its signed checkpoints now."""
+def _store(info: Info[Context, None]) -> AuditStore:
     store = info.context.audit_store
     if store is None:
         raise BadUserInput("audit.no_log")
+    return store
+
+
+async def audit_integrity(info: Info[Context, None]) -> AuditIntegrityType:
+    """Walk the whole chain and its signed checkpoints now."""
+    store = _store(info)
     async with store.engine.connect() as conn:
         result = await verify_database(conn, store.key.public_key())
     return AuditIntegrityType(
@@ -77,6 +89,47 @@ async def audit_integrity(info: Info[Context, None]) -> AuditIntegrityType:
         reason=result.first_bad.reason if result.first_bad else None,
         checkpoints=result.checkpoints,
     )
+
+
+def _owns(principal: Principal, actor: Any) -> bool:
+    """RECEIPT_REACH applied: the entry was made by the caller's organisation or person."""
+    reach = RECEIPT_REACH[principal.role]
+    if reach is Reach.ANY:
+        return True
+    if reach is not Reach.SELF or actor.actor_role != principal.role:
+        return False
+    if principal.role in ORG_ROLES:
+        return principal.org is not None and actor.actor_org == principal.org
+    return principal.sub is not None and actor.actor_sub == principal.sub
+
+
+async def audit_receipt(info: Info[Context, None], seq: int) -> AuditReceiptType | None:
+    """Entry `seq`'s inclusion in a signed checkpoint, for whoever made the request (null: no such entry)."""
+    store = _store(info)
+    if seq < 1:
+        raise BadUserInput("audit.seq_from_one")
+    actor = await proofs.entry_actor(store, seq)
+    if actor is None:
+        return None
+    if not _owns(info.context.principal, actor):
+        raise Forbidden("audit.not_your_entry", seq=seq)
+    try:
+        receipt = await proofs.receipt(store, seq)
+    except (AuditWriteFailed, TreeError) as e:
+        raise AuditUnavailable("audit.no_receipt_now") from e
+    return AuditReceiptType(**receipt.__dict__)
+
+
+async def audit_consistency(info: Info[Context, None], from_size: int, to_size: int) -> AuditConsistencyType:
+    """The RFC 9162 proof that the log at fromSize is a prefix of the signed checkpoint at toSize."""
+    store = _store(info)
+    try:
+        proof = await proofs.consistency(store, from_size, to_size)
+    except proofs.ProofRequestError as e:
+        raise BadUserInput(e.text) from None
+    except TreeError as e:
+        raise AuditUnavailable("audit.no_proof_now") from e
+    return AuditConsistencyType(**proof.__dict__)
 
 
 def page_of_access_records(rows: list[Any], first: int) -> Connection[AccessRecordType]:

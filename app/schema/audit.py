@@ -67,6 +67,34 @@ class AuditIntegrityType:
     checkpoints: int
 
 
+@strawberry.type(
+    name="AuditReceipt",
+    description="An entry's proof of inclusion in a signed checkpoint of the log, to check offline against "
+    "the audit public key alone. Hashes are lowercase hex; the proof is in RFC 9162 order.",
+)
+class AuditReceiptType:
+    seq: int
+    leaf_index: int = strawberry.field(description="The entry's leaf in the Merkle tree, counted from 0 (seq - 1).")
+    leaf_hash: str = strawberry.field(description="SHA-256(0x00 || the entry's canonical form).")
+    tree_size: int
+    root_hash: str
+    inclusion_proof: list[str]
+    checkpoint: str = strawberry.field(description="The signed note (C2SP tlog-checkpoint) of treeSize and rootHash.")
+
+
+@strawberry.type(
+    name="AuditConsistency",
+    description="The RFC 9162 proof that the log at fromSize is a prefix of the signed checkpoint at toSize.",
+)
+class AuditConsistencyType:
+    from_size: int
+    to_size: int
+    from_root_hash: str
+    to_root_hash: str
+    consistency_proof: list[str]
+    checkpoint: str = strawberry.field(description="The signed note (C2SP tlog-checkpoint) of toSize.")
+
+
 @strawberry.input(name="AuditFilter")
 class AuditFilter:
     subject_kind: HolderKind | None = None

@@ -21,3 +21,5 @@ class Query:
     certificate_types = strawberry.field(resolver=certificate_resolvers.certificate_types)
     audit_log = strawberry.field(resolver=audit_resolvers.audit_log_page)
     audit_integrity = strawberry.field(resolver=audit_resolvers.audit_integrity)
+    audit_receipt = strawberry.field(resolver=audit_resolvers.audit_receipt)
+    audit_consistency = strawberry.field(resolver=audit_resolvers.audit_consistency)

@@ -1,7 +1,7 @@
 """a stored score knows the last day it holds
 
 Revision ID: 7e1f0c2a9b44
-Revises: b9d7e46d9cfe
+Revises: e3a8c1f4d902
 Create Date: 2026-11-30
 
 Every migration stays compatible with the release before it (the old code must still run
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "7e1f0c2a9b44"
-down_revision: str | None = "b9d7e46d9cfe"
+down_revision: str | None = "e3a8c1f4d902"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

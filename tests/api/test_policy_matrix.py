@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from app.auth.enforce import reaching_columns
-from app.auth.policy import ACTION_POLICY, FIELD_POLICY, Grant
+from app.auth.policy import ACTION_POLICY, FIELD_POLICY, RECEIPT_REACH, Grant
 from app.auth.roles import Role
 from app.config import Settings
 from app.schema import build_schema
@@ -38,7 +38,7 @@ OBJECT_FIELDS = {
 # (Access records too: admin's own reference query is itself an access.)
 PER_CALLER = {
     "Viewer", "PageInfo", "AuditEntry", "AuditEntryEdge", "AuditEntryConnection", "AuditIntegrity",
-    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection", "AuditSubject",
+    "AccessRecord", "AccessRecordEdge", "AccessRecordConnection", "AuditSubject", "AuditReceipt", "AuditConsistency",
 }
 BANK_PERSON = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}
 BANK_FOOD = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_FOOD}
@@ -48,7 +48,8 @@ CASE = {"caseNumber": "XH-2026-0042"}
 def token(api: Api, role: Role) -> str | None:
     return {
         Role.PUBLIC: None,
-        Role.CITIZEN: api.tokens.borrower,  # the borrower is the subject of every route below
+        # The borrower is the subject of every route below; one account (sub), whose receipts are its own.
+        Role.CITIZEN: api.tokens.make(Role.CITIZEN, id_number=city.BORROWER, sub="matrix-borrower"),
         Role.BANK: api.tokens.bank,
         Role.COUNTER: api.tokens.counter,
         Role.ISSUER: api.tokens.issuer(city.POLICE),
@@ -75,6 +76,7 @@ class Route:
     path: list[str]
 
 
+CONSISTENCY_Q = "query($t: Int!) { auditConsistency(fromSize: 1, toSize: $t) { %s } }"
 PERSON_Q = "query($id: String!, $a: AccessInput) { person(idNumber: $id, access: $a) { %s } }"
 FOOD_Q = "query($c: String!, $a: AccessInput) { enterprise(creditCode: $c, access: $a) { %s } }"
 
@@ -130,6 +132,10 @@ def route(type_name: str, role: Role, ident: dict[str, str]) -> Route | None:
                      ["auditLog", "edges", "node", "subjectContexts"])
     if type_name == "AuditIntegrity":
         return Route("{ auditIntegrity { {sel} } }", {}, ["auditIntegrity"])
+    if type_name == "AuditReceipt":  # the caller's own latest request (see own_receipts)
+        return Route("query($s: Int!) { auditReceipt(seq: $s) { {sel} } }", {"s": int(ident["seq"])}, ["auditReceipt"])
+    if type_name == "AuditConsistency":
+        return Route(CONSISTENCY_Q % "{sel}", {"t": int(ident["size"])}, ["auditConsistency"])
     search = '{ searchEnterprises(name: "钱塘", first: 1) { %s } }'
     if type_name == "EnterpriseConnection":
         return Route(search % "{sel}", {}, ["searchEnterprises"])
@@ -156,6 +162,8 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
         "Query.certificateTypes": ("{ certificateTypes { typeCode } }", {}),
         "Query.auditLog": ("{ auditLog(first: 1) { edges { cursor } } }", {}),
         "Query.auditIntegrity": ("{ auditIntegrity { ok } }", {}),
+        "Query.auditReceipt": ("query($s: Int!) { auditReceipt(seq: $s) { seq } }", {"s": int(ident["seq"])}),
+        "Query.auditConsistency": (CONSISTENCY_Q % "toSize", {"t": int(ident["size"])}),
         "Mutation.grantConsent": (
             "mutation($in: GrantConsentInput!) { grantConsent(input: $in) { id } }",
             {"in": {"holderKind": "PERSON", "holderId": city.BORROWER, "granteeCode": city.OTHER_BANK,
@@ -238,6 +246,8 @@ async def test_policy_matrix(api: Api, ident: dict[str, str], key: str, role: Ro
     if type_name.startswith("AccessRecord") or type_name == "AuditSubject":
         # An access by someone else, so that the borrower has a record to read whatever ran before.
         await api.graphql(PERSON_Q % "name", {"id": city.BORROWER, "a": BANK_PERSON}, token=api.tokens.bank)
+    if key.startswith(("Query.audit", "AuditReceipt.", "AuditConsistency.")):
+        await own_receipts(api, role, ident)
     if type_name in ("Query", "Mutation"):
         query, variables = root_call(key, role, ident)
         body = await api.graphql(query, variables, token=token(api, role))
@@ -281,6 +291,14 @@ async def test_policy_matrix(api: Api, ident: dict[str, str], key: str, role: Ro
         assert value == admin_value
 
 
+async def own_receipts(api: Api, role: Role, ident: dict[str, str]) -> None:
+    """A request of the caller's own, whose receipt it may have; and the size of a signed checkpoint."""
+    body = await api.graphql("{ me { role } }", token=token(api, role))
+    ident["seq"] = str(body["extensions"]["auditSeq"])
+    signed = await api.graphql("{ auditReceipt(seq: 1) { treeSize } }", token=api.tokens.admin)
+    ident["size"] = str(signed["data"]["auditReceipt"]["treeSize"])
+
+
 def walk_source(type_name: str, body: dict[str, Any], path: list[str]) -> Any:
     """What a masker may look at besides the value: the object's holder kind."""
     obj, _ = walk(body["data"], path)
@@ -307,6 +325,7 @@ def test_policy_table_is_pinned() -> None:
         allowed = " ".join(f"{role.value}={ACTION_POLICY[action][role].value.replace(' ', '-')}"
                            for role in Role if role in ACTION_POLICY[action])  # fmt: skip
         lines.append(f"{'action ' + action:40} {allowed}")
+    lines.append(f"{'audit receipts':40} " + " ".join(f"{role.value}={RECEIPT_REACH[role].value}" for role in Role))
     snapshot = Path(__file__).with_name("policy.snapshot")
     text = "\n".join(lines) + "\n"
     assert snapshot.read_text(encoding="utf-8") == text, "the access policy changed: review it, then update the snapshot"

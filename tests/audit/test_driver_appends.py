@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import keys
+from app.audit.tree import INSERT_NODES
 from app.audit.store import (
     ADVISORY_LOCK_KEY, HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed,
 )
@@ -44,7 +45,7 @@ VARIABLES: list[Any] = [
     {"名字": "王芳", "n": [1, 2.5, None, True, -7], "quote": 'say "hi"\n\\'},
     ["a", {"b": {}}],
 ]
-TABLES = {"audit_log": "seq", "access_records": "id", "audit_checkpoints": "seq"}
+TABLES = {"audit_log": "seq", "access_records": "id", "audit_checkpoints": "seq", "audit_tree": "level, idx"}
 
 Item = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -185,7 +186,7 @@ async def test_the_driver_stores_the_rows_sqlalchemy_stores(two_databases: tuple
     on_driver, on_sqlalchemy = two_databases
     async with audit_store(on_driver) as store:
         seqs = [await append_batch(store, b) for b in batches()]
-        assert used_the_driver(store, INSERT_ACCESSES, INSERT_CHECKPOINTS)
+        assert used_the_driver(store, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_NODES)
     async with audit_store(on_sqlalchemy) as store:
         with through_sqlalchemy(store) as statements:
             ordinary = [await append_batch(store, b) for b in batches()]
@@ -195,7 +196,7 @@ async def test_the_driver_stores_the_rows_sqlalchemy_stores(two_databases: tuple
     assert [s for batch in seqs for s in batch] == list(range(1, sum(BATCHES) + 1))
 
     mine, theirs = await stored_rows(on_driver), await stored_rows(on_sqlalchemy)
-    assert [len(mine[t]) for t in TABLES] == [40, sum(i % 3 for i in range(40)), 40 // CHECKPOINT_EVERY]
+    assert [len(mine[t]) for t in TABLES] == [40, sum(i % 3 for i in range(40)), 40 // CHECKPOINT_EVERY, 2 * 40 - 2]  # complete subtrees: 40 leaves, 20 + 10 + 5 + 2 + 1 nodes
     for table in TABLES:
         assert mine[table] == theirs[table], table
     # What the comparison covered: JSON null, text, datetimes as the backend keeps them.
@@ -350,7 +351,8 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
                 head = await self.tx.first(statement, params)
                 if not raced:
                     raced = True
-                    batch = rival._prepare(head, [item(1)])
+                    frontier, _ = await rival._frontier(self.tx, head)
+                    batch = rival._prepare(head, frontier, [item(1)])
                     engine = create_async_engine(url)
                     try:
                         async with engine.begin() as conn:

@@ -75,13 +75,15 @@ def verify_file(path: Path, *extra: str) -> Any:
 
 async def test_an_export_verifies_on_its_own(export: Export) -> None:
     header, body = export.lines[0], export.lines[1:]
-    assert header["kind"] == "header" and header["format"] == FORMAT and header["version"] == 1
+    assert header["kind"] == "header" and header["format"] == FORMAT and header["version"] == 2
     assert header["publicKey"] == encode_key(service_audit_key().public_key())
     assert header["keyId"] == keys.key_id(service_audit_key().public_key())
     assert (header["entries"], header["checkpoints"], header["headSeq"]) == (ENTRIES, 2, ENTRIES)
     assert [r["seq"] for r in body if r["kind"] == "entry"] == list(range(1, ENTRIES + 1))
     assert [r["seq"] for r in body if r["kind"] == "checkpoint"] == [CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY]
     assert [r["kind"] for r in body] == ["entry"] * ENTRIES + ["checkpoint"] * 2
+    # Version 2: each checkpoint is the signed note of the Merkle tree at its size, and its root.
+    assert all(r["note"].split("\n")[1] == str(r["seq"]) and len(r["rootHash"]) == 64 for r in body[ENTRIES:])
     stored = await stored_entries(export.url)
     assert [{k: v for k, v in r.items() if k != "kind"} for r in body[:ENTRIES]] == [
         {**e, "at": timestamp(e["at"])} for e in stored
@@ -145,7 +147,11 @@ FILE_TAMPERINGS: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
     "a_line_that_is_not_json": (_replace_line(8, '{"kind": "entry", "seq": 7,'), "line 8: not valid JSON"),
     "a_field_the_chain_does_not_cover": (_edit_entry(7, note="fine"), "line 8: entry 7 has fields the chain does not cover: note"),
     "drop_the_tail_after_the_last_checkpoint": (lambda lines: lines[:11] + lines[13:], "cut short"),
-    "edit_a_checkpoint": (_edit_checkpoint(10, at="2000-01-01T00:00:00.000000Z"), "broken at entry 10: the checkpoint at entry 10 is not signed"),
+    # What a checkpoint signs is its note (the tree's size and root); its `at` is not signed since the tree.
+    "edit_a_checkpoint": (_edit_checkpoint(10, note=f"xinzheng/audit\n10\n{'A' * 43}=\n\n— xinzheng/audit {'A' * 94}==\n"),
+                          "broken at entry 10: the checkpoint at entry 10 is not signed"),
+    "a_checkpoint_row_unlike_its_note": (_edit_checkpoint(10, rootHash="00" * 32),
+                                         "broken at entry 10: the checkpoint row at entry 10 does not say what its signed note says"),
     "a_checkpoint_before_an_entry": (_swap_lines(13, 14), "line 14: an entry after the checkpoints"),
 }
 

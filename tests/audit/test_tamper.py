@@ -15,9 +15,9 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit import keys
-from app.audit.chain import entry_hash, timestamp
-from app.audit.store import audit_log, checkpoints, to_row
+from app.audit.chain import entry_hash
+from app.audit.store import audit_log, to_row
+from tests.audit.forge import resign, rewrite
 from tests.audit.conftest import (
     CHECKPOINT_EVERY,
     ENTRIES,
@@ -77,27 +77,15 @@ async def rewrite_and_rehash(url: str) -> None:
     await replace_entries(url, chain)
 
 
+async def rewrite_and_rebuild_the_tree(url: str) -> None:
+    """Entry 7 is changed, the chain recomputed and the Merkle tree rebuilt to match: the signed root at 10 differs."""
+    await rewrite(url, change=7)
+
+
 async def rewrite_and_sign_with_another_key(url: str) -> None:
-    """As above, and the checkpoint at 10 replaced by one signed with a key that is not the service's."""
-    await rewrite_and_rehash(url)
-    if backend(url) == "sqlite":
-        await sql(url, "DROP TRIGGER audit_checkpoints_no_delete")
-    else:
-        await sql(url, "DROP TRIGGER audit_checkpoints_append_only ON audit_checkpoints")
-    head = next(e for e in await stored_entries(url) if e["seq"] == 10)
-    forger = Ed25519PrivateKey.generate()
-    message = keys.checkpoint_message(10, head["hash"], timestamp(head["at"]))
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(delete(checkpoints).where(checkpoints.c.seq == 10))
-            await conn.execute(
-                insert(checkpoints),
-                [{"seq": 10, "head_hash": head["hash"], "at": head["at"], "key_id": keys.key_id(forger.public_key()),
-                  "signature": keys.sign(forger, message)}],
-            )
-    finally:
-        await engine.dispose()
+    """As above, and the checkpoint at 10 replaced by a note of the new tree signed with a key that is not the service's."""
+    await rewrite(url, change=7)
+    await resign(url, Ed25519PrivateKey.generate(), [10])
 
 
 TAMPERINGS = {
@@ -107,6 +95,7 @@ TAMPERINGS = {
     "swap_two": (swap_two, 6, "does not follow"),
     "cut_the_tail": (cut_the_tail, 8, "removed"),
     "rewrite_and_rehash": (rewrite_and_rehash, 10, "differs from the head its signed checkpoint recorded"),
+    "rewrite_and_rebuild_the_tree": (rewrite_and_rebuild_the_tree, 10, "differs from the head its signed checkpoint recorded"),
     "rewrite_and_sign_with_another_key": (rewrite_and_sign_with_another_key, 10, "not signed by the service's audit key"),
 }
 

@@ -114,7 +114,9 @@ def parameter_sets(statement: Select[Any], values: dict[Any, list[Any]]) -> list
     lists = {key for key in binds if _expanding(statement, key)}
     first, *others = sorted(binds, key=lambda k: (-len(values[binds[k]]), k))
     mine = values[binds[first]]
-    choices = [[v] for v in mine] + [mine[:3], mine, ["nobody"], [mine[0] + "X"], [*mine[:2], "nobody"]]
+    # A whole-number parameter (the audit tree's level and index, a seq) has no "longer" value.
+    nobody, longer = ("nobody", mine[0] + "X") if isinstance(mine[0], str) else (-1, max(mine) + 1)
+    choices = [[v] for v in mine] + [mine[:3], mine, [nobody], [longer], [*mine[:2], nobody]]
     whole = {key: values[binds[key]] for key in others}
     sets = [{first: c, **whole} for c in choices]
     for key in others:

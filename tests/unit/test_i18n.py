@@ -70,6 +70,7 @@ def test_every_text_has_both_languages_with_the_same_fields() -> None:
 def test_every_key_the_code_names_is_in_the_catalogue() -> None:
     named = {c for c in constants() if c.split(".")[0] in SECTIONS and "." in c and not c.endswith(".") and " " not in c}
     assert named - set(CATALOGUE) == set()
+    prefixes = dynamic_prefixes()
     for path, tree in app_sources().items():
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not node.args:
@@ -77,6 +78,9 @@ def test_every_key_the_code_names_is_in_the_catalogue() -> None:
             func = node.func
             name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
             first = node.args[0]
+            if name in LOCALISED_CALLS and isinstance(first, ast.JoinedStr):  # only a key made from a code
+                head = first.values[0]
+                assert isinstance(head, ast.Constant) and str(head.value) in prefixes, f"{path.name}:{node.lineno}: words, not a key"
             if name in LOCALISED_CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
                 where = f"{path.name}:{node.lineno}: {first.value!r}"
                 assert first.value in CATALOGUE, f"{where} is not a key of the catalogue"

@@ -1,6 +1,6 @@
 """Every table, imported here so that alembic and the app see one metadata."""
 
-from app.db.models.audit import AccessRecord, AuditCheckpoint, AuditEntry
+from app.db.models.audit import AccessRecord, AuditCheckpoint, AuditEntry, AuditTreeNode
 from app.db.models.authority import Authority
 from app.db.models.certificate import Certificate, CertificateType, SigningKey
 from app.db.models.consent import Consent
@@ -14,6 +14,7 @@ __all__ = [
     "AccessRecord",
     "AuditCheckpoint",
     "AuditEntry",
+    "AuditTreeNode",
     "Authority",
     "Certificate",
     "CertificateType",

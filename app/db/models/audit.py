@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import ID18, Base, UTCDateTime
@@ -46,7 +46,13 @@ class AuditEntry(Base):
 
 
 class AuditCheckpoint(Base):
-    """The chain's head at an entry, signed with the service's audit key (Ed25519)."""
+    """The log at a size, signed with the service's audit key (Ed25519).
+
+    Since the Merkle tree (app/audit/merkle.py): `note` is the signed checkpoint (C2SP signed
+    note: origin, tree size `seq`, base64 root) and `root_hash` its root in hex; `head_hash` is
+    the chain's hash of entry `seq`. Rows from before it have neither, and sign the chain's head
+    alone (app/audit/keys.py checkpoint_message).
+    """
 
     __tablename__ = "audit_checkpoints"
 
@@ -55,6 +61,22 @@ class AuditCheckpoint(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+    root_hash: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditTreeNode(Base):
+    """A complete subtree of the log's Merkle tree: leaves [idx * 2^level, (idx + 1) * 2^level).
+
+    Level 0 are the leaves (entry seq idx + 1). Written with the batch that completes them, so
+    that a tree head or a proof is a few rows (app/audit/merkle.py).
+    """
+
+    __tablename__ = "audit_tree"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))  # hex
 
 
 class AccessRecord(Base):

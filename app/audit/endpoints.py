@@ -1,0 +1,59 @@
+"""What a witness fetches, over plain HTTP: the newest signed checkpoint and consistency proofs.
+
+`GET /audit/checkpoint` answers the newest checkpoint's signed note (text/plain; 404 before the
+first); `GET /audit/consistency?from=M&to=N` the proof that the tree at M is a prefix of the
+signed one at N (JSON, the fields of GraphQL's AuditConsistency).
+
+Public, without a token, and not themselves in the audit log, on purpose: a checkpoint and a
+consistency proof are hashes of the log, with no personal data and nothing a caller could not
+check; a witness is run by another organisation, which should not hold a credential of this
+service to watch it; and were these GraphQL requests, every poll would add an entry, and so a
+checkpoint to witness at the next poll, for ever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from app.audit import proofs, tree
+from app.audit.store import AuditStore
+
+NOTE_TYPE = "text/plain; charset=utf-8"
+
+
+def audit_routes(store: AuditStore) -> list[Route]:
+    async def checkpoint(request: Request) -> Response:
+        try:
+            async with proofs.reading(store) as run:
+                latest = await tree.latest_checkpoint(run)
+        except DBAPIError:
+            return JSONResponse({"error": "the audit log cannot be read now"}, status_code=503)
+        if latest is None:
+            return JSONResponse({"error": "no checkpoint has been signed yet"}, status_code=404)
+        return PlainTextResponse(latest.note, media_type=NOTE_TYPE, headers={"cache-control": "no-cache"})
+
+    async def consistency(request: Request) -> Response:
+        try:
+            sizes = [int(request.query_params[name]) for name in ("from", "to")]
+        except (KeyError, ValueError):
+            return JSONResponse({"error": "give from and to, tree sizes as whole numbers"}, status_code=400)
+        try:
+            proof = await proofs.consistency(store, sizes[0], sizes[1])
+        except proofs.ProofRequestError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        except (DBAPIError, tree.TreeError):
+            return JSONResponse({"error": "the audit log cannot be read now"}, status_code=503)
+        body = {_camel(k): v for k, v in dataclasses.asdict(proof).items()}
+        return JSONResponse(body, headers={"cache-control": "public, max-age=3600"})  # a proof never changes
+
+    return [Route("/audit/checkpoint", checkpoint), Route("/audit/consistency", consistency)]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
