@@ -14,6 +14,7 @@ from app.auth.gate import Gate
 from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
 from app.errors import BadUserInput
+from app.i18n import DEFAULT, Language
 from app.identifiers import NOT_TEXT
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class Context:
     audit_store: AuditStore | None = None
     # The operationName the request sent (strawberry would otherwise take a document's first operation).
     operation_name: str | None = None
+    # The language of the answer's words (app/i18n), from the request's Accept-Language.
+    language: Language = DEFAULT
     disclosure: Disclosure = field(default_factory=Disclosure)
     gate: Gate = field(init=False)
 
@@ -41,5 +44,5 @@ class Context:
         # half of a surrogate pair) is refused before anything runs, and the entry keeps it
         # escaped (app/audit/redact.py).
         if self.principal.sub is not None and NOT_TEXT.search(self.principal.sub):
-            raise BadUserInput("the token's subject (sub) holds a character that is not text (NUL, or half of a surrogate pair)")
+            raise BadUserInput("auth.sub_not_text")
         self.gate = Gate(self.principal, self.audit, self.db, self.loaders)

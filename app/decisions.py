@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, Table, select, update
@@ -28,6 +29,7 @@ from app.db.models import Enterprise, Licence, Penalty, Person
 from app.domain.enums import HolderKind, LicenceStatus, PenaltySeverity, PenaltyStatus
 from app.domain.rules import earliest_repair
 from app.errors import BadUserInput
+from app.i18n import Language, Text, render
 from app.imports.fields import BadRecord
 from app.imports.kinds import KINDS, parse_record
 from app.imports.record import ParseContext, table_of
@@ -43,7 +45,8 @@ HOLDERS: Mapping[HolderKind, Any] = {
 # The statuses a licence may be set to through the API (吊销 REVOKED, 撤销 ANNULLED), and from.
 LICENCE_ENDINGS = frozenset({LicenceStatus.REVOKED, LicenceStatus.ANNULLED})
 NO_CATALOGUE = ParseContext(catalogue={})  # licences and penalties name no certificate type
-_SNAKE = re.compile(r"\b([a-z]+(?:_[a-z]+)+)\b")
+# A snake_case field name, among words of either language (so not `\b`: a Chinese character is a word character).
+_SNAKE = re.compile(r"(?<![A-Za-z0-9_])([a-z]+(?:_[a-z]+)+)(?![A-Za-z0-9_])")
 
 
 Authorize = Callable[[str], Awaitable[None]]  # raises FORBIDDEN unless the caller may act under that authority
@@ -60,18 +63,18 @@ async def record(
     try:
         parsed = parse_record(line, NO_CATALOGUE)
     except BadRecord as e:
-        raise BadUserInput("; ".join(_camel(reason) for reason in e.reasons)) from None
+        raise BadUserInput("decision.bad_input", reasons=InApiWords(e.reasons)) from None
     assert parsed.holder is not None
     row = parsed.row
     holder_kind, holder_id = parsed.holder
     if (await conn.execute(select(HOLDERS[holder_kind]).where(HOLDERS[holder_kind] == holder_id))).first() is None:
-        raise BadUserInput(f"holder {holder_kind} {holder_id} is not on file")
+        raise BadUserInput("decision.holder_unknown", holder_kind=holder_kind, holder_id=holder_id)
     table = KINDS[kind].table
     existing = (await conn.execute(select(table).where(table.c.decision_number == row["decision_number"]))).first()
     if existing is not None:
         await authorize(existing.authority_code)
         if any(getattr(existing, column) != value for column, value in row.items()):
-            raise BadUserInput(f"decision number {row['decision_number']} is already on file with other content")
+            raise BadUserInput("decision.conflict", decision_number=row["decision_number"])
         return await _answer(conn, kind, row["decision_number"])
     await conn.execute(upsert_statement(conn.dialect.name, table, KINDS[kind].conflict), [row])
     await recompute_scores(conn, {parsed.holder}, today=today)
@@ -84,13 +87,13 @@ async def set_licence_status(
     """End a licence: revoked (吊销) or annulled (撤销). Those are final; setting the same again
     changes nothing; anything else is BAD_USER_INPUT."""
     if status not in LICENCE_ENDINGS:
-        raise BadUserInput(f"a licence's status can be set to REVOKED or ANNULLED only, not {status}")
+        raise BadUserInput("decision.licence_status", status=status)
     existing = await _on_file(conn, licences, decision_number, authorize)
     stored = LicenceStatus(existing.status)
     if stored is status:
         return await _answer(conn, "licence", decision_number)
     if stored is not LicenceStatus.VALID:
-        raise BadUserInput(f"licence {decision_number} is already {stored}: that is final")
+        raise BadUserInput("decision.licence_final", decision_number=decision_number, status=stored)
     await conn.execute(update(licences).where(licences.c.id == existing.id).values(status=status))
     await recompute_scores(conn, {(HolderKind(existing.holder_kind), existing.holder_id)}, today=today)
     return await _answer(conn, "licence", decision_number)
@@ -105,13 +108,13 @@ async def repair_penalty(conn: AsyncConnection, decision_number: str, *, authori
     if stored is PenaltyStatus.REPAIRED:
         return await _answer(conn, "penalty", decision_number)
     if stored is PenaltyStatus.REVOKED:
-        raise BadUserInput(f"penalty {decision_number} was revoked: there is nothing to repair")
+        raise BadUserInput("decision.penalty_revoked", decision_number=decision_number)
     severity = PenaltySeverity(existing.severity)
     possible = earliest_repair(severity, existing.decided_on)
     if possible is None:
-        raise BadUserInput(f"a {severity} penalty is never published, and is not repaired")
+        raise BadUserInput("decision.penalty_never_published", severity=severity)
     if today < possible:
-        raise BadUserInput(f"penalty {decision_number} may be repaired from {possible.isoformat()}, not before")
+        raise BadUserInput("decision.repair_too_early", decision_number=decision_number, date=possible.isoformat())
     await conn.execute(
         update(penalties).where(penalties.c.id == existing.id).values(status=PenaltyStatus.REPAIRED, repaired_on=today)
     )
@@ -122,7 +125,7 @@ async def repair_penalty(conn: AsyncConnection, decision_number: str, *, authori
 async def _on_file(conn: AsyncConnection, table: Table, decision_number: str, authorize: Authorize) -> Row[Any]:
     existing = (await conn.execute(select(table).where(table.c.decision_number == decision_number))).first()
     if existing is None:
-        raise BadUserInput(f"no decision numbered {decision_number} is on file")
+        raise BadUserInput("decision.not_on_file", decision_number=decision_number)
     await authorize(existing.authority_code)
     return existing
 
@@ -137,6 +140,18 @@ async def _answer(conn: AsyncConnection, kind: str, decision_number: str) -> Row
     return (await conn.execute(statement.where(table.c.decision_number == decision_number), params)).one()
 
 
-def _camel(reason: str) -> str:
-    """An import reason in the API's words: its fields are camelCase there."""
-    return _SNAKE.sub(lambda m: re.sub(r"_([a-z])", lambda c: c.group(1).upper(), m.group(1)), reason)
+@dataclass(frozen=True)
+class InApiWords:
+    """An import line's reasons in the API's words, whatever the language: its fields are camelCase there."""
+
+    reasons: list[Text]
+
+    def render(self, language: Language) -> str:
+        return _camel(render(self.reasons, language))
+
+    def __str__(self) -> str:
+        return self.render(Language.EN)
+
+
+def _camel(words: str) -> str:
+    return _SNAKE.sub(lambda m: re.sub(r"_([a-z])", lambda c: c.group(1).upper(), m.group(1)), words)

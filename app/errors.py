@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
+from app.i18n import Localised
+
 
 class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -18,8 +20,9 @@ class ErrorCode(StrEnum):
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
-class XinzhengError(Exception):
-    """An error whose message is written for the caller and safe to show."""
+class XinzhengError(Localised):
+    """An error whose message is written for the caller and safe to show: a text of the
+    catalogue (app/i18n), put in the request's language where the answer is made."""
 
     code: ClassVar[ErrorCode]
     http_status: ClassVar[int] = 200  # GraphQL-over-HTTP: field errors ride on a 200

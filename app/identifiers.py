@@ -21,10 +21,11 @@ from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_37_36
 
 from app.domain.enums import Gender, HolderKind
+from app.i18n import Localised, Text
 
 
-class InvalidIdentifier(ValueError):
-    """An identifier that does not follow its standard; the message says why."""
+class InvalidIdentifier(Localised, ValueError):
+    """An identifier that does not follow its standard; the message (a text of app/i18n) says why."""
 
 
 # GB/T 2260 province-level codes: the first two digits of every division code.
@@ -37,33 +38,33 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CERTIFICATE_PREFIX = "1.2.156.3005.2."
 
 
-def _ascii(value: str, what: str) -> None:
+def _ascii(value: str, what: str) -> None:  # what: a key of the catalogue's [what]
     """Identifiers are ASCII: Python's str.isdigit() also takes full-width (１) and Arabic-Indic
     (١) digits, which would make a second spelling of the same number."""
     if not value.isascii():
-        raise InvalidIdentifier(f"{what} is written in ASCII digits and letters only")
+        raise InvalidIdentifier("identifier.ascii", what=Text(what))
 
 
 def parse_id_number(value: str, *, today: dt.date | None = None) -> str:
     """A citizen ID number in canonical form (upper-case X), or InvalidIdentifier."""
     if not isinstance(value, str):
-        raise InvalidIdentifier("an ID number is a string")
-    _ascii(value, "an ID number")
+        raise InvalidIdentifier("identifier.id_not_string")
+    _ascii(value, "what.id_number")
     number = value.strip().upper()
     if len(number) != 18:
-        raise InvalidIdentifier(f"an ID number has 18 characters, not {len(number)}")
+        raise InvalidIdentifier("identifier.id_length", length=len(number))
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
-        raise InvalidIdentifier("an ID number is 17 digits and a digit or X")
+        raise InvalidIdentifier("identifier.id_shape")
     if number[:2] not in PROVINCE_CODES:
-        raise InvalidIdentifier(f"{number[:6]} is not a GB/T 2260 division code")
+        raise InvalidIdentifier("identifier.id_division", code=number[:6])
     try:
         born = ric.get_birth_date(number)
     except ValidationError:
-        raise InvalidIdentifier(f"{number[6:14]} is not a birth date") from None
+        raise InvalidIdentifier("identifier.id_birth_date", digits=number[6:14]) from None
     if born.year < EARLIEST_BIRTH_YEAR or born > (today or dt.date.today()):
-        raise InvalidIdentifier(f"{born.isoformat()} is not a plausible birth date")
+        raise InvalidIdentifier("identifier.id_birth_implausible", date=born.isoformat())
     if ric.calc_check_digit(number) != number[17]:
-        raise InvalidIdentifier("the check character of the ID number is wrong")
+        raise InvalidIdentifier("identifier.id_check")
     return number
 
 
@@ -84,16 +85,16 @@ def id_number_with_check(body17: str) -> str:
 def parse_credit_code(value: str) -> str:
     """A Unified Social Credit Code in canonical form, or InvalidIdentifier."""
     if not isinstance(value, str):
-        raise InvalidIdentifier("a credit code is a string")
-    _ascii(value, "a credit code")
+        raise InvalidIdentifier("identifier.code_not_string")
+    _ascii(value, "what.credit_code")
     code = value.strip().upper()
     if len(code) != 18:
-        raise InvalidIdentifier(f"a credit code has 18 characters, not {len(code)}")
+        raise InvalidIdentifier("identifier.code_length", length=len(code))
     bad = sorted({c for c in code if c not in USCC_ALPHABET})
     if bad:
-        raise InvalidIdentifier(f"a credit code cannot contain {''.join(bad)!r} (I, O, S, V, Z are never used)")
+        raise InvalidIdentifier("identifier.code_characters", characters="".join(bad))
     if uscc.calc_check_digit(code[:17]) != code[17]:
-        raise InvalidIdentifier("the check character of the credit code is wrong")
+        raise InvalidIdentifier("identifier.code_check")
     return code
 
 
@@ -125,28 +126,28 @@ class CertificateIdentifier:
 def parse_certificate_identifier(value: str) -> CertificateIdentifier:
     """An e-certificate identifier, parsed, or InvalidIdentifier."""
     if not isinstance(value, str):
-        raise InvalidIdentifier("a certificate identifier is a string")
-    _ascii(value, "a certificate identifier")
+        raise InvalidIdentifier("identifier.cert_not_string")
+    _ascii(value, "what.certificate_identifier")
     ident = value.strip().upper()
     if not ident.startswith(CERTIFICATE_PREFIX):
-        raise InvalidIdentifier(f"a certificate identifier starts with {CERTIFICATE_PREFIX}")
+        raise InvalidIdentifier("identifier.cert_prefix", prefix=CERTIFICATE_PREFIX)
     parts = ident[len(CERTIFICATE_PREFIX):].split(".")
     if len(parts) != 5:
-        raise InvalidIdentifier("a certificate identifier has type code, issuer, serial, version and check")
+        raise InvalidIdentifier("identifier.cert_parts")
     type_code, issuer, serial, version, check = parts
     if len(type_code) != 21 or not type_code[18:].isdigit():
-        raise InvalidIdentifier("a certificate type code is a credit code and 3 digits")
+        raise InvalidIdentifier("identifier.cert_type_code")
     try:
         parse_credit_code(type_code[:18])
         parse_credit_code(issuer)
     except InvalidIdentifier as e:
-        raise InvalidIdentifier(f"in a certificate identifier, {e}") from None
+        raise InvalidIdentifier("identifier.cert_part", why=e.text) from None
     if not serial or not serial.isalnum() or not serial.isascii():
-        raise InvalidIdentifier("a certificate serial is letters and digits")
+        raise InvalidIdentifier("identifier.cert_serial")
     if len(version) != 3 or not version.isdigit():
-        raise InvalidIdentifier("a certificate version is 3 digits")
+        raise InvalidIdentifier("identifier.cert_version")
     if len(check) != 1 or not mod_37_36.is_valid(type_code + issuer + serial + version + check):
-        raise InvalidIdentifier("the check character of the certificate identifier is wrong")
+        raise InvalidIdentifier("identifier.cert_check")
     return CertificateIdentifier(type_code, issuer, serial, version)
 
 
@@ -158,10 +159,11 @@ NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 def parse_text(value: str, what: str, max_length: int) -> str:
     """Free text a caller gives (a search text, a case number): stripped, 1 to `max_length`
     characters, and storable: no NUL (PostgreSQL refuses it in text) and no lone surrogate
-    (not UTF-8 at all). Anything else is BAD_USER_INPUT, never a fault of the database."""
+    (not UTF-8 at all). Anything else is BAD_USER_INPUT, never a fault of the database.
+    `what` names the text: a key of the catalogue's [what] (app/i18n/catalogue.toml)."""
     text = value.strip()
     if not 1 <= len(text) <= max_length:
-        raise InvalidIdentifier(f"{what} must be 1 to {max_length} characters")
+        raise InvalidIdentifier("identifier.text_length", what=Text(what), max_length=max_length)
     if NOT_TEXT.search(text):
-        raise InvalidIdentifier(f"{what} holds a character that is not text (NUL, or half of a surrogate pair)")
+        raise InvalidIdentifier("identifier.text_not_text", what=Text(what))
     return text

@@ -46,6 +46,7 @@ from app.auth.roles import Role
 from app.auth.tokens import Principal
 from app.config import RateLimits
 from app.errors import RateLimited
+from app.i18n import Text
 
 log = logging.getLogger("xinzheng.ratelimit")
 
@@ -70,12 +71,18 @@ class RateLimitExceeded(RateLimited):
     """Over the limit: answered HTTP 429 with Retry-After, the whole seconds until a slot frees."""
 
     def __init__(self, limit: RateLimitItem, retry_after: int) -> None:
-        super().__init__(f"rate limit exceeded ({limit} for this caller); retry after {retry_after} s")
+        super().__init__("rate.exceeded", limit=window(limit), retry_after=retry_after)
         self.retry_after = retry_after
 
     @property
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after)}
+
+
+def window(limit: RateLimitItem) -> Text:
+    """The limit in words: `600 per 1 minute` (as the `limits` library writes it), 每 1 分钟 600 次."""
+    unit = Text(f"rate.unit.{limit.GRANULARITY.name}")
+    return Text("rate.window", {"amount": limit.amount, "multiples": limit.multiples, "unit": unit})
 
 
 class RateLimiter:

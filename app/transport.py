@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from strawberry.http.parse_content_type import parse_content_type
 
 from app.errors import ErrorCode, XinzhengError
+from app.i18n import Text
 from app.identifiers import NOT_TEXT
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -52,8 +53,8 @@ class RequestRefused(XinzhengError):
 
     code = ErrorCode.BAD_USER_INPUT
 
-    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, status: int = 400, headers: dict[str, str] | None = None, **params: object) -> None:
+        super().__init__(key, **params)
         self.status = status
         self.headers = headers or {}
 
@@ -92,7 +93,7 @@ def negotiate(accept: str | None) -> str | None:
 
 
 def not_acceptable() -> RequestRefused:
-    return RequestRefused(f"the answer is written as {ACCEPTABLE}; the Accept header takes neither", 406)
+    return RequestRefused("request.not_acceptable", 406, acceptable=ACCEPTABLE)
 
 
 def _media_range(part: str) -> tuple[str, float] | None:
@@ -129,19 +130,19 @@ def answer_status(media_type: str, *, executed: bool, error_codes: list[str]) ->
 async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+        raise RequestRefused("request.body_too_large", 413, limit=MAX_BODY_BYTES)
     chunks, size = [], 0
     try:
         async with asyncio.timeout(BODY_SECONDS):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise RequestRefused(f"the request body is larger than {MAX_BODY_BYTES} bytes", 413)
+                    raise RequestRefused("request.body_too_large", 413, limit=MAX_BODY_BYTES)
                 chunks.append(chunk)
     except TimeoutError:
-        raise RequestRefused(f"the request body did not arrive within {BODY_SECONDS:g} s", 408) from None
+        raise RequestRefused("request.body_too_slow", 408, seconds=BODY_SECONDS) from None
     except ClientDisconnect:
-        raise RequestRefused("the client went away before its request body arrived") from None
+        raise RequestRefused("request.client_gone") from None
     return b"".join(chunks)
 
 
@@ -150,32 +151,32 @@ def parse_body(body: bytes, content_type: str) -> GraphQLRequest:
     media_type, params = parse_content_type(content_type)
     charset = {k.strip().lower(): v.strip() for k, v in params.items()}.get("charset", "utf-8")
     if media_type.strip().lower() != JSON or charset.lower() not in UTF8:
-        raise RequestRefused("the body must be JSON in UTF-8 (Content-Type: application/json)", 415)
+        raise RequestRefused("request.not_json_content", 415)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise RequestRefused("the body is not UTF-8") from None
-    data = _json(text, "the body")
+        raise RequestRefused("request.not_utf8") from None
+    data = _json(text, Text("request.the_body"))
     if isinstance(data, list):
-        raise RequestRefused("batched operations are not accepted: send one operation per request")
+        raise RequestRefused("request.batched")
     if not isinstance(data, dict):
-        raise RequestRefused("the body must be a JSON object")
+        raise RequestRefused("request.not_object")
     return graphql_request(data)
 
 
 def parse_query_string(raw: bytes) -> GraphQLRequest:
     """A GET's URL parameters (`application/x-www-form-urlencoded`, UTF-8)."""
     if len(raw) > MAX_QUERY_STRING_BYTES:
-        raise RequestRefused(f"the URL's parameters are longer than {MAX_QUERY_STRING_BYTES} bytes: send the query as POST", 414)
+        raise RequestRefused("request.url_too_long", 414, limit=MAX_QUERY_STRING_BYTES)
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=64)
     except (UnicodeDecodeError, ValueError):
-        raise RequestRefused("the URL's parameters are not URL-encoded UTF-8") from None
+        raise RequestRefused("request.url_not_encoded") from None
     data: dict[str, Any] = {}
     for name, value in pairs:
         if name in PARAMETERS:
             if name in data:
-                raise RequestRefused(f"the URL gives {name} more than once")
+                raise RequestRefused("request.url_repeated", name=name)
             data[name] = value
     for name in ("variables", "extensions"):
         if data.get(name) == "":
@@ -189,13 +190,13 @@ def graphql_request(data: dict[str, Any]) -> GraphQLRequest:
     """The request's parameters, whether from a body or a URL."""
     query, variables, name, extensions = (data.get(p) for p in PARAMETERS)
     if not isinstance(query, str) or not query.strip():
-        raise RequestRefused("the request names no GraphQL query")
+        raise RequestRefused("request.no_query")
     if variables is not None and not isinstance(variables, dict):
-        raise RequestRefused("variables must be a JSON object")
+        raise RequestRefused("request.variables_not_object")
     if name is not None and not isinstance(name, str):
-        raise RequestRefused("operationName must be a string")
+        raise RequestRefused("request.operation_name_not_string")
     if extensions is not None and not isinstance(extensions, dict):
-        raise RequestRefused("extensions must be a JSON object")
+        raise RequestRefused("request.extensions_not_object")
     check_text(data)
     return GraphQLRequest(query, variables, name, extensions)
 
@@ -207,23 +208,23 @@ def check_text(data: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_VARIABLE_DEPTH:
-            raise RequestRefused(f"the request is nested more than {MAX_VARIABLE_DEPTH} levels deep")
+            raise RequestRefused("request.too_deep", depth=MAX_VARIABLE_DEPTH)
         if isinstance(value, str):
             if NOT_TEXT.search(value):
-                raise RequestRefused("the request holds a character that is not text (NUL, or half of a surrogate pair)")
+                raise RequestRefused("request.not_text")
         elif isinstance(value, dict):
             stack.extend((item, depth + 1) for pair in value.items() for item in pair)
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
 
 
-def _json(text: str, what: str) -> Any:
+def _json(text: str, what: Text | str) -> Any:
     try:
         return json.loads(text, parse_constant=_no_constant)
     except ValueError:
-        raise RequestRefused(f"{what} is not valid JSON") from None
+        raise RequestRefused("request.json_invalid", what=what) from None
     except RecursionError:  # arrays or objects nested thousands deep: JSON, but not a request
-        raise RequestRefused(f"{what} is nested too deeply") from None
+        raise RequestRefused("request.json_too_deep", what=what) from None
 
 
 def _no_constant(name: str) -> Any:

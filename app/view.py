@@ -4,7 +4,9 @@ Every request, whatever its fate (a bad token, a malformed body, a syntax error,
 answer), ends in `_finish`, which writes the audit entry before anything leaves. If the entry
 cannot be written the caller gets AUDIT_UNAVAILABLE (HTTP 503) and no data, and a mutation's
 writes are rolled back with it: they commit together with their entry or not at all. How a
-request is read, and which media type and status its answer gets, is app/transport.py's.
+request is read, and which media type and status its answer gets, is app/transport.py's. The
+answer's words (its error messages, a score factor's description) are in the language its
+Accept-Language asks for (app/i18n), read once here and kept on the Context.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from app.context import Context
 from app.db.request import PostgresReader, RequestDatabase, SQLiteReader
 from app.db.session import READ_CONNECTIONS
 from app.errors import ErrorCode, XinzhengError
+from app.i18n import Language, Text, language_of, render
 from app.observability.logs import bind_request_id
 from app.observability.request import observe
 from app.ratelimit import RateLimiter, RateLimitExceeded
@@ -60,8 +63,8 @@ log = logging.getLogger("xinzheng.audit")
 ALLOWED_OPERATIONS = {"GET": {OperationType.QUERY}, "POST": {OperationType.QUERY, OperationType.MUTATION}}
 
 
-def error_body(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+def error_body(code: ErrorCode, message: Text, language: Language) -> dict[str, Any]:
+    return {"errors": [{"message": render(message, language), "extensions": {"code": code.value}}]}
 
 
 class GraphQLView(GraphQL):
@@ -114,6 +117,7 @@ class GraphQLView(GraphQL):
             client_address=request.client.host if request.client else None,
         )
         bind_request_id(record.request_id)
+        language = language_of(request.headers.get("accept-language"))  # of every text the answer holds
         db = RequestDatabase(
             self.engine, write_turn=self.audit.turn if self.audit else None, sqlite=self.sqlite, postgres=self.postgres
         )
@@ -128,7 +132,7 @@ class GraphQLView(GraphQL):
                 if accepted is None:
                     raise not_acceptable()
                 if request.method not in ALLOWED_OPERATIONS:
-                    raise RequestRefused("send queries as GET or POST, mutations as POST", 405, {"allow": "GET, POST"})
+                    raise RequestRefused("request.method", 405, {"allow": "GET, POST"})
                 # Counted before the request is read: a caller over its limit costs no parsing.
                 await self.rate_limits.check(record.principal, record.client_address)
                 if request.method == "GET":
@@ -145,6 +149,7 @@ class GraphQLView(GraphQL):
                     audit=record,
                     audit_store=self.audit,
                     operation_name=graphql_request.operation_name,
+                    language=language,
                 )
                 async with asyncio.timeout(self.timeout):
                     result = await self.schema.execute(
@@ -156,42 +161,42 @@ class GraphQLView(GraphQL):
                         operation_extensions=graphql_request.extensions,
                     )
             except RequestRefused as e:
-                body = error_body(e.code, str(e))
-                return await self._finish(record, db, context, body, e.status, executed=False, headers=e.headers, media_type=media)
+                body = error_body(e.code, e.text, language)
+                return await self._finish(record, db, context, body, e.status, executed=False, headers=e.headers, media_type=media, language=language)
             except RateLimitExceeded as e:
-                body = error_body(e.code, str(e))
-                return await self._finish(record, db, context, body, e.http_status, executed=False, headers=e.headers, media_type=media)
+                body = error_body(e.code, e.text, language)
+                return await self._finish(record, db, context, body, e.http_status, executed=False, headers=e.headers, media_type=media, language=language)
             except XinzhengError as e:
-                body = error_body(e.code, str(e))
-                return await self._finish(record, db, context, body, e.http_status, executed=False, media_type=media)
+                body = error_body(e.code, e.text, language)
+                return await self._finish(record, db, context, body, e.http_status, executed=False, media_type=media, language=language)
             except InvalidOperationTypeError as e:
                 record.operation(e.operation_type.value, None, ())  # refused: none of its variables is kept
                 if e.operation_type is OperationType.MUTATION:  # over GET: never run, and the draft says 405
-                    body = error_body(ErrorCode.BAD_USER_INPUT, "mutations are sent as POST, never GET")
-                    return await self._finish(record, db, context, body, 405, executed=False, headers={"allow": "POST"}, media_type=media)
-                body = error_body(ErrorCode.BAD_USER_INPUT, "that operation cannot be run here")
-                return await self._finish(record, db, context, body, 400, executed=False, media_type=media)
+                    body = error_body(ErrorCode.BAD_USER_INPUT, Text("request.mutation_over_get"), language)
+                    return await self._finish(record, db, context, body, 405, executed=False, headers={"allow": "POST"}, media_type=media, language=language)
+                body = error_body(ErrorCode.BAD_USER_INPUT, Text("request.operation_not_runnable"), language)
+                return await self._finish(record, db, context, body, 400, executed=False, media_type=media, language=language)
             except (MissingQueryError, CannotGetOperationTypeError) as e:
-                message = "no GraphQL query found" if isinstance(e, MissingQueryError) else "that operation cannot be run here"
-                return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message), 400, executed=False, media_type=media)
+                message = Text("request.no_query_found" if isinstance(e, MissingQueryError) else "request.operation_not_runnable")
+                return await self._finish(record, db, context, error_body(ErrorCode.BAD_USER_INPUT, message, language), 400, executed=False, media_type=media, language=language)
             except TimeoutError:
                 # Stopped (a lock held in the database, say): nothing it wrote stands, and like
                 # every request it is in the audit log. Not the caller's fault: no 4xx.
                 log.warning("request %s stopped after %g s", record.request_id, self.timeout)
                 await db.discard_writes()
-                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, f"the request took longer than {self.timeout:g} s and was stopped")
-                return await self._finish(record, db, context, body, 503, executed=True, media_type=media)
+                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, Text("server.timeout", {"seconds": self.timeout}), language)
+                return await self._finish(record, db, context, body, 503, executed=True, media_type=media, language=language)
             except Exception:
                 # A fault of ours outside execution (execution's own are in the result): logged,
                 # answered without detail, and like every request, in the audit log.
                 log.exception("request %s failed outside execution", record.request_id)
                 await db.discard_writes()
-                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE)
-                return await self._finish(record, db, context, body, 500, executed=False, media_type=media)
+                body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE, language)
+                return await self._finish(record, db, context, body, 500, executed=False, media_type=media, language=language)
             ran = executed(result)
-            body = result_body(result, ran)
+            body = result_body(result, ran, language)
             status = answer_status(media, executed=ran, error_codes=[e["extensions"]["code"] for e in body.get("errors", [])])
-            return await self._finish(record, db, context, body, status, executed=ran, media_type=media)
+            return await self._finish(record, db, context, body, status, executed=ran, media_type=media, language=language)
         finally:
             await db.close()
 
@@ -206,6 +211,7 @@ class GraphQLView(GraphQL):
         executed: bool,
         headers: dict[str, str] | None = None,
         media_type: str = JSON,
+        language: Language,
     ) -> Response:
         await db.release_reads()
         codes = [e["extensions"]["code"] for e in body.get("errors", [])]
@@ -223,7 +229,7 @@ class GraphQLView(GraphQL):
             except AuditWriteFailed as e:
                 # Fail closed: no entry, no answer, and a mutation's writes roll back with it.
                 log.error("audit entry for request %s not written: %s", record.request_id, e)
-                body, status = error_body(ErrorCode.AUDIT_UNAVAILABLE, "the audit log cannot be written; nothing was done"), 503
+                body, status = error_body(ErrorCode.AUDIT_UNAVAILABLE, Text("server.audit_unavailable"), language), 503
             observe(fields, seq, status, audited=seq is not None, started=record.started)  # metrics, the request's log line
         body.setdefault("extensions", {}).update({"requestId": record.request_id, "auditSeq": seq})
         return Response(
@@ -231,7 +237,7 @@ class GraphQLView(GraphQL):
             status_code=status,
             media_type=media_type,
             # Answers carry personal data: no cache between the service and the caller keeps them.
-            headers={"x-request-id": record.request_id, "cache-control": "no-store", **(headers or {})},
+            headers={"x-request-id": record.request_id, "cache-control": "no-store", "content-language": language, **(headers or {})},
         )
 
 
@@ -246,11 +252,11 @@ def encode(body: dict[str, Any]) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def result_body(result: ExecutionResult, ran: bool) -> dict[str, Any]:
+def result_body(result: ExecutionResult, ran: bool, language: Language) -> dict[str, Any]:
     """The GraphQL response: `data` only when execution started (GraphQL spec, section 7.1)."""
     body: dict[str, Any] = {"data": result.data} if ran else {}
     if result.errors:
-        body["errors"] = format_errors(result.errors)
+        body["errors"] = format_errors(result.errors, language)
     if result.extensions:
         body["extensions"] = dict(result.extensions)
     return body

@@ -15,7 +15,8 @@ is the least the service must also do:
    connection per request, no ORM and no SQLAlchemy;
 4. shape the answer as the field policy does for a bank (app/auth/policy.py): the ID number
    masked, ISO dates, amounts as strings with two decimals, licence status EXPIRED after
-   validTo, publishUntil from app.domain.rules.
+   validTo, publishUntil from app.domain.rules, each score factor described by its code in the
+   language the Accept-Language header asks for (app/i18n), as the service describes it.
 
 Run by bench/run.py as `uvicorn --factory reference:create_app --app-dir bench`, configured by
 the service's own environment variables (XINZHENG_DATABASE_URL, XINZHENG_JWT_SECRET,
@@ -45,7 +46,9 @@ from starlette.routing import Route
 from app import clock
 from app.domain import rules
 from app.domain.enums import BANK_PURPOSES, PenaltySeverity
+from app.i18n import Language, language_of
 from app.identifiers import InvalidIdentifier, parse_credit_code, parse_id_number
+from app.scoring.rules import describe
 
 # At most this many connections per process, as the service keeps (app/db/session.py POOL_SIZE).
 POOL_SIZE = 32
@@ -220,7 +223,7 @@ def consent_in_force(consent: Row, holder_id: str, org: str, purpose: str, now: 
 
 
 def person_json(
-    person: Row, score: Row | None, penalties: Sequence[Row], licences: Sequence[Row], today: dt.date
+    person: Row, score: Row | None, penalties: Sequence[Row], licences: Sequence[Row], today: dt.date, language: Language
 ) -> dict[str, Any]:
     return {
         "idNumber": mask_id_number(person["id_number"]),
@@ -235,7 +238,7 @@ def person_json(
             "modelVersion": score["model_version"],
             "computedAt": as_utc(score["computed_at"]).isoformat(),
             "factors": [
-                {"code": f["code"], "description": f["description"], "impact": f["impact"]}
+                {"code": f["code"], "description": describe(f["code"], language), "impact": f["impact"]}
                 for f in as_json(score["factors"])
             ],
         },
@@ -351,7 +354,8 @@ class CreditEndpoint:
             return encode(
                 {"errors": [{"message": "not the credit query", "extensions": {"code": "BAD_USER_INPUT"}}]}, 400
             )
-        answer = person_json(person[0], score[0] if score else None, penalties, licences, today)
+        language = language_of(request.headers.get("accept-language"))
+        answer = person_json(person[0], score[0] if score else None, penalties, licences, today, language)
         return encode({"data": {"person": answer}, "extensions": {"masked": [["person", "idNumber"]], "denied": []}})
 
 

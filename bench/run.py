@@ -129,7 +129,9 @@ def verify(servers: list[Server], token: str, subjects: list[Subject], postgraph
     sample (the same data once its names are mapped: pgraphile.differences) and refuses a bad token."""
     sample = subjects[:: max(1, len(subjects) // VERIFY_SUBJECTS)][:VERIFY_SUBJECTS]
     seen = {"penalties": 0, "licences": 0}
-    with httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=30) as client:
+    # In English: PostGraphile serves the factors' stored descriptions, which are English (the
+    # service and the reference describe them in the request's language, Chinese by default).
+    with httpx.Client(headers={"authorization": f"Bearer {token}", "accept-language": "en"}, timeout=30) as client:
 
         def ask(body: dict[str, Any]) -> list[dict[str, Any]]:
             answers = []

@@ -18,10 +18,11 @@ from sqlalchemy import bindparam, select
 
 from app.audit import tree
 from app.audit.store import AuditStore, audit_log
+from app.i18n import Localised, Text
 
 
-class ProofRequestError(ValueError):
-    """The sizes or seq asked for cannot be proved; the message says why (the caller's fault)."""
+class ProofRequestError(Localised, ValueError):
+    """The sizes or seq asked for cannot be proved; the message (a text of app/i18n) says why (the caller's fault)."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,13 @@ async def receipt(store: AuditStore, seq: int) -> Receipt:
 async def consistency(store: AuditStore, from_size: int, to_size: int) -> Consistency:
     """The proof that the tree at `from_size` is a prefix of the signed one at `to_size`."""
     if not 0 <= from_size <= to_size:
-        raise ProofRequestError("fromSize must be 0 or more, and at most toSize")
+        raise ProofRequestError("audit.proof_sizes")
     async with reading(store) as run:
         signed = await tree.signed_note(run, to_size)
         if signed is None:
             latest = await tree.latest_checkpoint(run)
-            newest = f"the newest is {latest.seq}" if latest is not None else "there is none yet"
-            raise ProofRequestError(f"toSize must be the tree size of a signed checkpoint ({newest})")
+            newest = Text("audit.newest_checkpoint", {"seq": latest.seq}) if latest is not None else Text("audit.no_checkpoint")
+            raise ProofRequestError("audit.proof_to_size", newest=newest)
         old_root, new_root, proof = await tree.consistency(run, from_size, to_size)
     return Consistency(
         from_size=from_size,

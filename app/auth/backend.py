@@ -14,12 +14,12 @@ def authenticate(conn: HTTPConnection, verifier: TokenVerifier) -> Principal:
     if not headers:
         return PUBLIC
     if len(headers) > 1:  # which one would count is a guess a proxy and this service may make apart
-        raise Unauthenticated("send one Authorization header, not several")
+        raise Unauthenticated("auth.one_header")
     header = headers[0]
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+        raise Unauthenticated("auth.bearer")
     try:
         return verifier.verify(token.strip())
     except InvalidToken as e:
-        raise Unauthenticated(str(e)) from None
+        raise Unauthenticated(e.text) from None

@@ -88,7 +88,7 @@ class PolicyGuard:
         grant = self.rule.grants[column]
         if grant is Grant.DENIED:
             info.context.disclosure.denied.append(info.path.as_list())
-            raise Forbidden(f"{self.key} is not disclosed to the {column} role")
+            raise Forbidden("access.field_denied", field=self.key, role=column)
         value = next_(source, info, **kwargs)
         if info.is_awaitable(value):
             return self._shape_later(value, column, grant, source, info)

@@ -39,6 +39,7 @@ from app.db.models import Consent
 from app.db.request import RequestDatabase
 from app.domain.enums import BANK_PURPOSES, HolderKind, Purpose
 from app.errors import BadUserInput, CaseNumberRequired, ConsentRequired, Forbidden, XinzhengError
+from app.i18n import Text
 from app.identifiers import InvalidIdentifier, parse_text
 
 if TYPE_CHECKING:
@@ -76,11 +77,11 @@ class Gate:
         role = self.principal.role
         condition = ACTION_POLICY[action].get(role)
         if condition is None:
-            raise Forbidden(f"the {role} role may not do {action}")
+            raise Forbidden("access.role_may_not", role=role, action=action)
         if condition is Condition.OWN_SUBJECT and (holder is None or not await self.is_self(*holder)):
-            raise Forbidden(f"{action}: a citizen acts for self and the enterprises they represent only")
+            raise Forbidden("access.citizen_acts_for_own", action=action)
         if condition is Condition.OWN_AUTHORITY and (authority is None or authority != self.principal.org):
-            raise Forbidden(f"{action}: an issuing department acts on its own authority's records only")
+            raise Forbidden("access.issuer_own_authority", action=action)
 
     def root_view(self, access: AccessInput | None) -> View:
         """The column for a subject the caller reached at the root: its own role's."""
@@ -90,7 +91,7 @@ class Gate:
         role = column or self.principal.role
         reach = SUBJECT_REACH[role][subject]
         if reach is Reach.NONE:
-            raise Forbidden(f"the {role} role cannot read {subject} data")
+            raise Forbidden("access.role_cannot_read", role=role, subject=Text(f"subject.{subject}"))
         return reach
 
     @contextlib.contextmanager
@@ -113,7 +114,7 @@ class Gate:
         with self._attempt(HolderKind.PERSON, id_number, AccessContext.claimed(access)) as attempt:
             reach = self._reach(Subject.PERSON)
             if reach is Reach.SELF and id_number != self.principal.id_number:
-                raise Forbidden("a citizen reads their own data only")
+                raise Forbidden("access.citizen_own_data")
             attempt.context = await self._context(reach, HolderKind.PERSON, id_number, access)
             row = await self.loaders.person.load(id_number)
             attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
@@ -125,7 +126,7 @@ class Gate:
             attempt.context = await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
             row = await self.loaders.enterprise.load(credit_code)
             if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
-                raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+                raise Forbidden("access.citizen_own_or_represented")
             attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
         return row
 
@@ -135,9 +136,9 @@ class Gate:
             attempt.context = context = self._named(reach, access)
             row = await self.loaders.certificate.load(identifier)
             if reach is Reach.ISSUED and (row is None or row.issuer_code != self.principal.org):
-                raise Forbidden("an issuer reads the certificates its own authority issued only")
+                raise Forbidden("access.issuer_own_certificates")
             if reach is Reach.SELF and (row is None or not await self.is_self(HolderKind(row.holder_kind), row.holder_id)):
-                raise Forbidden("a citizen reads their own certificates only")
+                raise Forbidden("access.citizen_own_certificates")
             attempt.found = row is not None
         if row is not None:
             # Reading a certificate is reading its holder's data, under the certificate's context.
@@ -155,16 +156,16 @@ class Gate:
         with self._attempt(kind, holder_id, claimed) as attempt:
             reach = self._reach(subject, parent.role)
             if reach is Reach.SELF and not await self.is_self(kind, holder_id):
-                raise Forbidden("a citizen reads their own data and the enterprises they represent only")
+                raise Forbidden("access.citizen_own_or_represented")
             if reach is Reach.ISSUED:
-                raise Forbidden(f"an issuer reads no {subject} data")
+                raise Forbidden("access.issuer_no_subject", subject=Text(f"subject.{subject}"))
             attempt.context = claimed
             if reach is Reach.CONSENT:
                 held = await self.loaders.consents.load((kind, holder_id))
                 now = clock.now()
                 covering = [c for c in held if purpose is not None and consent_covers(c, kind, holder_id, self.principal.org, purpose, now)]
                 if not covering:
-                    raise ConsentRequired(f"no consent in force from this {subject} to this organisation for this purpose")
+                    raise ConsentRequired("access.no_consent_from", subject=Text(f"subject.{subject}"))
                 attempt.context = AccessContext.of(purpose, covering[0].id, claimed.case_number)
             # ANY, and CASE: the case named at the root covers the subjects it leads to.
             attempt.found, attempt.is_self = True, reach is Reach.SELF
@@ -191,28 +192,28 @@ class Gate:
         Text no database stores is BAD_USER_INPUT for every role, as the entry records the
         attempt with it escaped (app/audit/redact.py)."""
         if access is not None and access.consent_id is not None:
-            parse_text(str(access.consent_id), "a consent id", MAX_CONSENT_ID)
+            parse_text(str(access.consent_id), "what.consent_id", MAX_CONSENT_ID)
         case = self._case_number(access) if reach is Reach.CASE else None
         if case is None and access is not None and access.case_number is not None and access.case_number.strip():
-            case = parse_text(access.case_number, "a case number", MAX_CASE_NUMBER)
+            case = parse_text(access.case_number, "what.case_number", MAX_CASE_NUMBER)
         return AccessContext.of(access.purpose if access is not None else None, None, case)
 
     def _case_number(self, access: AccessInput | None) -> str:
         case = (access.case_number or "").strip() if access else ""
         if not case:
-            raise CaseNumberRequired("a service counter names the case it handles (access.caseNumber)")
-        return parse_text(case, "a case number", MAX_CASE_NUMBER)
+            raise CaseNumberRequired("access.case_number_required")
+        return parse_text(case, "what.case_number", MAX_CASE_NUMBER)
 
     async def _consent(self, kind: HolderKind, holder_id: str, access: AccessInput | None) -> Row[Any]:
         if access is None or access.purpose is None or access.consent_id is None:
-            raise ConsentRequired("a bank names its purpose and the subject's consent (access.purpose, access.consentId)")
+            raise ConsentRequired("access.consent_needed")
         if access.purpose not in BANK_PURPOSES:
-            raise BadUserInput(f"a bank cannot query for {access.purpose}")
-        consent_id = parse_text(str(access.consent_id), "a consent id", MAX_CONSENT_ID)
+            raise BadUserInput("access.bank_purpose", purpose=access.purpose)
+        consent_id = parse_text(str(access.consent_id), "what.consent_id", MAX_CONSENT_ID)
         rows = await self.db.rows(CONSENT_BY_ID, {"id": consent_id})
         consent = rows[0] if rows else None
         if consent is None or not consent_covers(consent, kind, holder_id, self.principal.org, access.purpose, clock.now()):
-            raise ConsentRequired("no consent in force from this subject to this organisation for this purpose")
+            raise ConsentRequired("access.no_consent")
         return consent
 
 

@@ -41,7 +41,7 @@ class Organisations:
             return
         kind = await self._kind(principal.org, db) if principal.org else None
         if kind is not wanted:
-            raise Unauthenticated(f"the token's org is not a known organisation of the kind a {principal.role} acts for")
+            raise Unauthenticated("auth.unknown_org", role=principal.role)
 
     async def _kind(self, code: str, db: RequestDatabase) -> AuthorityType | None:
         now = self.clock()

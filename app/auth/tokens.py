@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from app.auth.roles import ORG_ROLES, Role
 from app.config import Settings
+from app.i18n import Localised
 from app.identifiers import InvalidIdentifier, parse_credit_code, parse_id_number
 
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "role"]
@@ -24,8 +25,8 @@ DEFAULT_TTL = dt.timedelta(hours=1)
 VERIFIED_CACHE_SIZE = 4096
 
 
-class InvalidToken(Exception):
-    """The token is not one this service accepts; the message says why (safe to show)."""
+class InvalidToken(Localised):
+    """The token is not one this service accepts; the message (a text of app/i18n) says why, safe to show."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class TokenVerifier:
         principal, expires = known
         if self._clock() >= expires:
             self._verified.pop(token, None)
-            raise InvalidToken("the token has expired")
+            raise InvalidToken("auth.token_expired")
         return principal
 
     def _check(self, token: str) -> tuple[Principal, float]:
@@ -88,10 +89,10 @@ class TokenVerifier:
                 options={"require": REQUIRED_CLAIMS, "verify_exp": False},
             )
         except jwt.InvalidTokenError as e:
-            raise InvalidToken(f"the token is not valid: {e}") from None
+            raise InvalidToken("auth.token_invalid", detail=str(e)) from None
         expires = claims["exp"]
         if type(expires) not in (int, float):
-            raise InvalidToken("the token is not valid: its expiry (exp) is not a number")
+            raise InvalidToken("auth.token_exp_not_number")
         return principal_from_claims(claims), float(expires)
 
 
@@ -99,22 +100,22 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
     try:
         role = Role(str(claims["role"]))
     except ValueError:
-        raise InvalidToken(f"unknown role {claims['role']!r}") from None
+        raise InvalidToken("auth.unknown_role", role=claims["role"]) from None
     if role is Role.PUBLIC:
-        raise InvalidToken("the public role needs no token")
+        raise InvalidToken("auth.public_needs_no_token")
     org = claims.get("org")
     id_number = claims.get("id_number")
     try:
         if role in ORG_ROLES:
             if not isinstance(org, str):
-                raise InvalidToken(f"a {role} token names its organisation in 'org'")
+                raise InvalidToken("auth.org_missing", role=role)
             org = parse_credit_code(org)
         if role is Role.CITIZEN:
             if not isinstance(id_number, str):
-                raise InvalidToken("a citizen token carries 'id_number'")
+                raise InvalidToken("auth.citizen_id_missing")
             id_number = parse_id_number(id_number)
     except InvalidIdentifier as e:
-        raise InvalidToken(f"the token's identifier is not valid: {e}") from None
+        raise InvalidToken("auth.token_identifier", why=e.text) from None
     return Principal(
         role=role,
         sub=str(claims["sub"]),
@@ -136,12 +137,9 @@ def mint(
     """A token the service accepts, signed with its HMAC secret (XINZHENG_JWT_SECRET when one is
     configured, else the generated dev one). Dev only: prod mints nothing, whatever key it holds."""
     if not settings.is_dev:
-        raise InvalidToken("tokens are minted only in dev (XINZHENG_ENV=dev)")
+        raise InvalidToken("auth.mint_dev_only")
     if settings.jwt_public_key or not settings.jwt_secret:
-        raise InvalidToken(
-            "the service verifies tokens with XINZHENG_JWT_PUBLIC_KEY, whose private key it does not hold;"
-            " mint them where that key is, or unset it to use XINZHENG_JWT_SECRET"
-        )
+        raise InvalidToken("auth.mint_public_key")
     now = now or dt.datetime.now(dt.UTC)
     claims: dict[str, object] = {
         "sub": sub or f"{role}-{uuid.uuid4().hex[:8]}",

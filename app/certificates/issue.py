@@ -23,6 +23,7 @@ from app.certificates.keys import KeyRing, KeyStore
 from app.certificates.qr import MAX_DOCUMENT_BYTES
 from app.db.models import Authority, Certificate, CertificateStatusChange, CertificateType, Enterprise, Person
 from app.domain.enums import CertificateStatus, HolderKind
+from app.decisions import InApiWords
 from app.errors import BadUserInput, Forbidden
 from app.identifiers import parse_certificate_identifier
 from app.imports.certificate import certificate as parse_certificate_line
@@ -47,7 +48,7 @@ async def issuer_types(conn: AsyncConnection, issuer_code: str) -> set[str]:
 async def require_issues(conn: AsyncConnection, issuer_code: str, type_code: str) -> None:
     """An issuing department acts on certificates of its own types only."""
     if type_code not in await issuer_types(conn, issuer_code):
-        raise Forbidden(f"{issuer_code} does not issue {type_code} certificates")
+        raise Forbidden("certificate.type_not_issued", issuer_code=issuer_code, type_code=type_code)
 
 
 async def issue_certificate(
@@ -61,7 +62,7 @@ async def issue_certificate(
     try:
         record = parse_certificate_line({**line, "kind": "certificate", "status": "VALID"}, ParseContext(entries))
     except BadRecord as e:
-        raise BadUserInput("; ".join(e.reasons)) from None
+        raise BadUserInput("decision.bad_input", reasons=InApiWords(e.reasons)) from None
     row = dict(record.row)
     await require_issues(conn, row["issuer_code"], row["type_code"])
     await _require_holder(conn, HolderKind(row["holder_kind"]), row["holder_id"])
@@ -72,10 +73,7 @@ async def issue_certificate(
     row["document"] = key.sign(signed_content(row))
     size = len(row["document"].encode())
     if size > MAX_DOCUMENT_BYTES:
-        raise BadUserInput(
-            f"data is too large: the signed document would be {size} bytes, and a QR code is read reliably"
-            f" up to {MAX_DOCUMENT_BYTES}"
-        )
+        raise BadUserInput("certificate.document_too_large", size=size, limit=MAX_DOCUMENT_BYTES)
     row["status"] = CertificateStatus.VALID.value
     new_id = (await conn.execute(insert(certificates).returning(certificates.c.id), [row])).scalar_one()
     await conn.execute(
@@ -88,7 +86,7 @@ async def issue_certificate(
 async def _require_holder(conn: AsyncConnection, kind: HolderKind, holder_id: str) -> None:
     key = Person.__table__.c.id_number if kind is HolderKind.PERSON else Enterprise.__table__.c.credit_code
     if (await conn.execute(select(key).where(key == holder_id))).first() is None:
-        raise BadUserInput(f"holder {kind} {holder_id} is not on file")
+        raise BadUserInput("decision.holder_unknown", holder_kind=kind, holder_id=holder_id)
 
 
 async def _free_identifier(conn: AsyncConnection, identifier: str) -> str:
@@ -103,4 +101,4 @@ async def _free_identifier(conn: AsyncConnection, identifier: str) -> str:
         candidate = f"{version:03d}"
         if candidate not in taken:
             return str(dataclasses.replace(ident, version=candidate))
-    raise BadUserInput(f"every version of {prefix}... is taken; give the certificate another number")
+    raise BadUserInput("certificate.versions_taken", prefix=prefix)

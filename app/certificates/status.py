@@ -33,11 +33,11 @@ TRANSITIONS: dict[CertificateStatus, frozenset[CertificateStatus]] = {
 
 def check_transition(current: CertificateStatus, new: CertificateStatus) -> None:
     if new is CertificateStatus.EXPIRED:
-        raise BadUserInput("EXPIRED follows from validUntil; it is never set")
+        raise BadUserInput("certificate.expired_not_set")
     if new not in TRANSITIONS[current]:
         if not TRANSITIONS[current]:
-            raise BadUserInput(f"a {current} certificate stays {current}: it cannot become {new}")
-        raise BadUserInput(f"a {current} certificate cannot become {new}")
+            raise BadUserInput("certificate.status_final", current=current, new=new)
+        raise BadUserInput("certificate.transition", current=current, new=new)
 
 
 async def locked_certificate(conn: AsyncConnection, identifier: str) -> Any | None:

@@ -44,9 +44,18 @@ from graphql import (
 )
 
 from app.errors import QueryTooComplex
+from app.i18n import Text
 
 LIST_SIZE = 20  # the items a plain list (a subject's licences, penalties...) is counted as
 PAGE_SIZE_FOR_VARIABLES = 100  # `first` from a variable: the largest page (app/schema/pagination.py)
+# Each limit's name (in the error's extensions) and its words in the message.
+NAMES = {
+    "depth": "limits.depth",
+    "aliases": "limits.aliases",
+    "root fields": "limits.root_fields",
+    "tokens": "limits.tokens",
+    "cost": "limits.cost",
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ class LimitExceeded(QueryTooComplex):
     """A document past one of the limits; its extensions name the limit and what was measured."""
 
     def __init__(self, name: str, limit: int, measured: int) -> None:
-        super().__init__(f"the query's {name} is {measured}, more than the {limit} allowed")
+        super().__init__("limits.exceeded", what=Text(NAMES[name]), measured=measured, limit=limit)
         self.extensions = {"limit": name, "maximum": limit, "measured": measured}
 
 

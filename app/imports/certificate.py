@@ -12,6 +12,7 @@ from app.certificates.entries import entry_of
 from app.certificates.signing import PAYLOAD_FIELDS, certificate_payload, document_kid, status_reference
 from app.db.models import Certificate
 from app.domain.enums import STORED_CERTIFICATE_STATUSES, CertificateStatus
+from app.i18n import Text
 from app.identifiers import CertificateIdentifier, InvalidIdentifier, parse_certificate_identifier
 from app.imports.fields import FieldReader, done, in_order
 from app.imports.record import CatalogueEntry, ParseContext, Record, table_of
@@ -31,9 +32,9 @@ def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
     type_code = r.text("type_code", c.type_code)
     entry = ctx.catalogue.get(type_code) if type_code else None
     if type_code and entry is None:
-        r.fail(f"type_code {type_code!r} is not in the catalogue ({', '.join(sorted(ctx.catalogue))})")
+        r.fail("import.cert_type_unknown", type_code=type_code, known=", ".join(sorted(ctx.catalogue)))
     elif entry and holder and entry.holder_kind is not holder[0]:
-        r.fail(f"a {type_code} is held by a {entry.holder_kind}, not a {holder[0]}")
+        r.fail("import.cert_holder_kind", type_code=type_code, wanted=entry.holder_kind, given=holder[0])
     row: dict[str, Any] = {
         "type_code": type_code,
         "number": r.text("number", c.number),
@@ -47,7 +48,7 @@ def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
             "status",
             CertificateStatus,
             allowed=STORED_CERTIFICATE_STATUSES,
-            why_not="EXPIRED is derived from valid_until",
+            why_not=Text("import.expired_derived", {"field": "valid_until"}),
         ),
         "data": r.json_object("data"),
         "document": r.text("document", c.document, optional=True),
@@ -100,20 +101,20 @@ def _certificate_identifier(
         try:
             ident = parse_certificate_identifier(given)
         except InvalidIdentifier as e:
-            r.fail(f"identifier: {e}")
+            r.fail("import.identifier", name="identifier", why=e.text)
             return None
         if ident.type_code != entry.national_code:
-            r.fail(f"identifier: its type code {ident.type_code} is not {row['type_code']}'s ({entry.national_code})")
+            r.fail("import.cert_type_mismatch", given=ident.type_code, type_code=row["type_code"], national=entry.national_code)
         if ident.issuer_code != row["issuer_code"]:
-            r.fail(f"identifier: its issuer {ident.issuer_code} is not issuer_code {row['issuer_code']}")
+            r.fail("import.cert_issuer_mismatch", given=ident.issuer_code, issuer_code=row["issuer_code"])
     else:
         serial = NOT_SERIAL.sub("", row["number"]).upper()
         if not serial:
-            r.fail("number has no letters or digits to make an identifier from; give identifier")
+            r.fail("import.cert_number_empty")
             return None
         ident = CertificateIdentifier(entry.national_code, row["issuer_code"], serial, CERTIFICATE_VERSION)
     text = str(ident)
     if limit is not None and len(text) > limit:
-        r.fail(f"the identifier would be {len(text)} characters, more than {limit}; give a shorter identifier")
+        r.fail("import.cert_identifier_long", length=len(text), limit=limit)
         return None
     return text

@@ -21,6 +21,7 @@ from app.certificates.keys import DEV_KEYS, KeyStore
 from app.certificates.signing import InvalidDocument, payload_mismatches, verify_document
 from app.db.models import Authority, CertificateType, Enterprise, Person, SigningKey
 from app.domain.enums import AuthorityType, HolderKind
+from app.i18n import Text
 from app.imports.certificate import signed_content
 from app.imports.kinds import KINDS
 from app.imports.record import CatalogueEntry, Holder, ParseContext, Record
@@ -129,9 +130,11 @@ class Checker:
         self.wanted_reps: dict[str, list[Loc]] = defaultdict(list)
         self.wanted_authorities: dict[str, list[Loc]] = defaultdict(list)
 
-    def bad(self, loc: Loc, reasons: list[str], subject: Holder | None = None) -> None:
-        """A bad line; `subject` is the person or enterprise it would have given, if known."""
-        self.result.bad[loc].extend(reasons)
+    def bad(self, loc: Loc, reasons: Iterable[Text | str], subject: Holder | None = None) -> None:
+        """A bad line; `subject` is the person or enterprise it would have given, if known. The
+        reasons found across lines, here, are for the import report only, and in English: unlike
+        a line's own (kinds.py), they never reach an API caller."""
+        self.result.bad[loc].extend(map(str, reasons))  # the report is for operators: in English
         if subject:
             self.on_bad_lines.add(subject)
 

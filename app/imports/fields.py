@@ -3,6 +3,10 @@
 Each reader method returns the parsed value, or None after noting why it could not; the kind's
 parser raises `BadRecord` with all the notes at the end. Lengths come from the table columns,
 so a value the database would refuse is a bad line here, never a failure half-way through.
+
+A reason is a text of the catalogue (app/i18n), made only for a bad line: the import report
+writes it in English (`str()`), and an issuer's mutation, whose input this parser checks too
+(app/decisions.py), in the language of its request.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy import Column
 
 from app.clock import CHINA_STANDARD_TIME
 from app.domain.enums import HolderKind
+from app.i18n import Text
 from app.identifiers import InvalidIdentifier, parse_holder_id
 
 E = TypeVar("E", bound=StrEnum)
@@ -37,10 +42,13 @@ class BadRecord(ValueError):
     good: lines that refer to it are then not blamed for a missing holder as well.
     """
 
-    def __init__(self, reasons: list[str], subject: tuple[HolderKind, str] | None = None) -> None:
-        super().__init__("; ".join(reasons))
+    def __init__(self, reasons: list[Text], subject: tuple[HolderKind, str] | None = None) -> None:
+        super().__init__(reasons)
         self.reasons = reasons
         self.subject = subject
+
+    def __str__(self) -> str:
+        return "; ".join(map(str, self.reasons))
 
 
 class FieldReader:
@@ -48,23 +56,24 @@ class FieldReader:
 
     def __init__(self, obj: Mapping[str, Any], fields: frozenset[str]) -> None:
         self.obj = obj
-        self.errors: list[str] = []
+        self.errors: list[Text] = []
         if not fields.issuperset(obj):
             unknown = sorted(set(obj) - fields - {"kind"})
             if unknown:
-                self.errors.append(f"unknown field(s) {', '.join(unknown)} (a misspelt field would be lost)")
+                self.fail("import.unknown_fields", fields=", ".join(unknown))
 
-    def fail(self, message: str) -> None:
-        self.errors.append(message)
+    def fail(self, key: str, /, **params: object) -> None:
+        """Note why the line is bad: a text of the catalogue's [import], and its parameters."""
+        self.errors.append(Text(key, params))
 
     def _value(self, name: str, *, optional: bool, nullable: bool = False) -> Any:
         if name not in self.obj:
             if not optional:
-                self.fail(f"{name} is missing")
+                self.fail("import.missing", name=name)
             return None
         value = self.obj[name]
         if value is None and not (optional or nullable):
-            self.fail(f"{name} is required")
+            self.fail("import.required", name=name)
         return value
 
     def text(self, name: str, column: Column[Any], *, optional: bool = False) -> str | None:
@@ -72,23 +81,23 @@ class FieldReader:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.fail(f"{name} must be a string")
+            self.fail("import.not_string", name=name)
             return None
         value = value.strip()
         if not value:
             if not optional:
-                self.fail(f"{name} must not be blank")
+                self.fail("import.blank", name=name)
             return None
         limit = getattr(column.type, "length", None)
         if limit is not None and len(value) > limit:
-            self.fail(f"{name} is longer than {limit} characters")
+            self.fail("import.too_long", name=name, limit=limit)
             return None
         return value
 
     def phone(self, name: str, column: Column[Any]) -> str | None:
         value = self.text(name, column, optional=True)
         if value is not None and not PHONE.match(value):
-            self.fail(f"{name} {value!r} is not a phone number")
+            self.fail("import.phone", name=name, value=value)
             return None
         return value
 
@@ -101,7 +110,7 @@ class FieldReader:
                 raise ValueError
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.fail(f"{name} must be an ISO 8601 date (YYYY-MM-DD), not {value!r}")
+            self.fail("import.date", name=name, value=value)
             return None
 
     def timestamp(self, name: str, *, optional: bool = False, end_of_day: bool = False) -> dt.datetime | None:
@@ -114,7 +123,7 @@ class FieldReader:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.fail(f"{name} must be an ISO 8601 date-time string")
+            self.fail("import.timestamp_not_string", name=name)
             return None
         try:
             if len(value) == 10:
@@ -123,7 +132,7 @@ class FieldReader:
             else:
                 moment = dt.datetime.fromisoformat(value)
         except ValueError:
-            self.fail(f"{name} must be an ISO 8601 date-time (e.g. 2026-03-10T09:00:00+08:00), not {value!r}")
+            self.fail("import.timestamp", name=name, value=value)
             return None
         return moment.replace(tzinfo=CHINA_STANDARD_TIME) if moment.tzinfo is None else moment
 
@@ -133,7 +142,7 @@ class FieldReader:
         enum: type[E],
         *,
         allowed: frozenset[E] | None = None,
-        why_not: str = "",
+        why_not: Text | None = None,
         terms: Mapping[str, E] | None = None,
     ) -> E | None:
         """A member by its name, or (`terms`) by another word for it."""
@@ -147,9 +156,11 @@ class FieldReader:
             return member
         if member is None:
             choices = [m.value for m in enum if allowed is None or m in allowed] + list(terms or ())
-            self.fail(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+            self.fail("import.enum_choice", name=name, choices=", ".join(choices), value=value)
+        elif why_not is not None:
+            self.fail("import.enum_not_allowed_why", name=name, value=member.value, why=why_not)
         else:
-            self.fail(f"{name} cannot be {member.value}" + (f": {why_not}" if why_not else ""))
+            self.fail("import.enum_not_allowed", name=name, value=member.value)
         return None
 
     def enums(self, name: str, enum: type[E]) -> list[E] | None:
@@ -158,11 +169,11 @@ class FieldReader:
         if value is None:
             return None
         if not isinstance(value, list) or not value:
-            self.fail(f"{name} must be a non-empty list")
+            self.fail("import.not_list", name=name)
             return None
         bad = [v for v in value if _member(enum, v) is None]
         if bad:
-            self.fail(f"{name} may hold only {', '.join(enum)}, not {', '.join(map(repr, bad))}")
+            self.fail("import.list_values", name=name, allowed=", ".join(enum), bad=", ".join(map(repr, bad)))
             return None
         return [m for m in enum if m.value in value]
 
@@ -179,10 +190,10 @@ class FieldReader:
             if not amount.is_finite():
                 raise InvalidOperation
         except InvalidOperation:
-            self.fail(f'{name} must be a decimal amount in yuan, such as "5000.00"')
+            self.fail("import.money_format", name=name)
             return None
         if amount < 0 or amount >= MAX_YUAN or amount != amount.quantize(Decimal("0.01")):
-            self.fail(f"{name} must be a non-negative amount in yuan with at most two decimals, not {value}")
+            self.fail("import.money_range", name=name, value=value)
             return None
         return amount
 
@@ -191,7 +202,7 @@ class FieldReader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(f"{name} must be a JSON object")
+            self.fail("import.not_object", name=name)
             return {}
         plain: dict[str, Any] = _plain(value)
         return plain
@@ -206,11 +217,11 @@ class FieldReader:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.fail(f"{name} must be a string")
+            self.fail("import.not_string", name=name)
             return None
         canonical, why = checked_identifier(kind, value, _today())
         if why:
-            self.fail(f"{name}: {why}")
+            self.fail("import.identifier", name=name, why=why)
         return canonical
 
     def holder(self) -> tuple[HolderKind, str] | None:
@@ -236,14 +247,14 @@ def _today() -> dt.date:
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, str | None]:
+def checked_identifier(kind: HolderKind, value: str, today: dt.date) -> tuple[str | None, Text | None]:
     """(canonical, None) or (None, why). Cached: a holder's id recurs on each of its lines,
     an authority's on thousands, and checking is the costliest part of reading a line.
     `today` is in the key because it is in the check (no birth dates after it)."""
     try:
         return parse_holder_id(kind, value), None
     except InvalidIdentifier as e:
-        return None, str(e)
+        return None, e.text
 
 
 @functools.cache
@@ -277,4 +288,4 @@ def in_order(r: FieldReader, row: Mapping[str, Any], first: str, then: str) -> N
     """Note it when `then` comes before `first` (both given and valid)."""
     a, b = row[first], row[then]
     if isinstance(a, (dt.date, dt.datetime)) and isinstance(b, type(a)) and b < a:
-        r.fail(f"{then} {b.isoformat()} is before {first} {a.isoformat()}")
+        r.fail("import.order", then=then, later=b.isoformat(), first=first, earlier=a.isoformat())

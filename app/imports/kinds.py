@@ -24,6 +24,7 @@ from app.domain.enums import (
     PenaltyStatus,
     Purpose,
 )
+from app.i18n import Text
 from app.identifiers import birth_date_of, gender_of
 from app.imports.certificate import certificate
 from app.imports.fields import BadRecord, FieldReader, done, in_order
@@ -35,9 +36,9 @@ def parse_line(text: str) -> Mapping[str, Any]:
     try:
         obj = _DECODER.decode(text)
     except ValueError as e:
-        raise BadRecord([f"not valid JSON: {e}"]) from None
+        raise BadRecord([Text("import.line_not_json", {"error": str(e)})]) from None
     if not isinstance(obj, dict):
-        raise BadRecord(["a line must be a JSON object"])
+        raise BadRecord([Text("import.line_not_object")])
     return obj
 
 
@@ -53,7 +54,7 @@ def parse_record(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
     """A good record of its kind, or BadRecord naming every problem."""
     kind = obj.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
-        raise BadRecord([f"kind must be one of {', '.join(KINDS)}, not {kind!r}"])
+        raise BadRecord([Text("import.kind", {"kinds": ", ".join(KINDS), "kind": kind})])
     return KINDS[kind].parse(obj, ctx)
 
 
@@ -89,7 +90,7 @@ def authority(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "certificate_types": _certificate_types(r, obj, ctx),
     }
     if row["certificate_types"] and row["authority_type"] not in (None, AuthorityType.ISSUER):
-        r.fail("only an ISSUER issues certificate_types")
+        r.fail("import.types_not_issuer")
     return done(r, lambda: Record("authority", (row["code"],), row, None))
 
 
@@ -99,11 +100,11 @@ def _certificate_types(r: FieldReader, obj: Mapping[str, Any], ctx: ParseContext
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        r.fail("certificate_types must be a list of type codes")
+        r.fail("import.types_not_list")
         return None
     unknown = sorted(set(value) - set(ctx.catalogue))
     if unknown:
-        r.fail(f"certificate_types: {', '.join(unknown)} not in the catalogue ({', '.join(sorted(ctx.catalogue))})")
+        r.fail("import.types_unknown", unknown=", ".join(unknown), catalogue=", ".join(sorted(ctx.catalogue)))
         return None
     return sorted(set(value))
 
@@ -160,7 +161,7 @@ def licence(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "valid_from": r.date("valid_from"),
         "valid_to": r.date("valid_to", optional=True),
         "status": r.enum(
-            "status", LicenceStatus, allowed=STORED_LICENCE_STATUSES, why_not="EXPIRED is derived from valid_to"
+            "status", LicenceStatus, allowed=STORED_LICENCE_STATUSES, why_not=Text("import.expired_derived", {"field": "valid_to"})
         ),
     }
     in_order(r, row, "valid_from", "valid_to")
@@ -189,9 +190,9 @@ def penalty(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "repaired_on": r.date("repaired_on", optional=True),
     }
     if row["status"] is PenaltyStatus.REPAIRED and obj.get("repaired_on") is None:
-        r.fail("a REPAIRED penalty needs repaired_on")
+        r.fail("import.repaired_needs_date")
     if row["status"] is PenaltyStatus.ACTIVE and row["repaired_on"] is not None:
-        r.fail("an ACTIVE penalty has no repaired_on (REPAIRED, then?)")
+        r.fail("import.active_no_repair")
     in_order(r, row, "decided_on", "repaired_on")
     return done(
         r,

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import clock
 from app.certificates.keys import DEV_KEYS, KeyStore
 from app.certificates.status import record_imported_statuses
+from app.i18n import Text
 from app.imports.check import Checker, Loc, load_on_file
 from app.imports.fields import BadRecord
 from app.imports.kinds import parse_line, parse_record
@@ -148,7 +149,7 @@ def _read(sources: list[Source], ctx: ParseContext, progress: Progress) -> Itera
 def _parse(payload: Payload | None, ctx: ParseContext) -> Record | BadRecord:
     try:
         if payload is None:
-            raise BadRecord(["not UTF-8 text"])
+            raise BadRecord([Text("import.not_utf8")])
         return parse_record(parse_line(payload) if isinstance(payload, str) else payload, ctx)
     except BadRecord as e:
         return e

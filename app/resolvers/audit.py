@@ -35,7 +35,7 @@ async def audit_log_page(
     conditions = []
     f = filter or AuditFilter()
     if (f.subject_kind is None) != (f.subject_id is None):
-        raise BadUserInput("filter by subject with both subjectKind and subjectId")
+        raise BadUserInput("audit.filter_subject")
     if f.subject_kind is not None and f.subject_id is not None:
         subject = f"{f.subject_kind.value}:{parse_holder_id(HolderKind(f.subject_kind), f.subject_id)}"
         # subjects is a JSON list of strings: the quoted name appears in its text.
@@ -46,11 +46,11 @@ async def audit_log_page(
         conditions.append(audit_log.c.actor_role == f.role)
     if f.outcome is not None:
         if f.outcome not in OUTCOMES:
-            raise BadUserInput(f"outcome is one of {', '.join(sorted(OUTCOMES))}")
+            raise BadUserInput("audit.outcome", outcomes=", ".join(sorted(OUTCOMES)))
         conditions.append(audit_log.c.outcome == f.outcome)
     for bound in (f.since, f.until):
         if bound is not None and bound.tzinfo is None:
-            raise BadUserInput("since and until need a time zone")
+            raise BadUserInput("audit.time_zone")
     if f.since is not None:
         conditions.append(audit_log.c.at >= f.since)
     if f.until is not None:
@@ -72,7 +72,7 @@ async def audit_log_page(
 def _store(info: Info[Context, None]) -> AuditStore:
     store = info.context.audit_store
     if store is None:
-        raise BadUserInput("this service runs without an audit log")
+        raise BadUserInput("audit.no_log")
     return store
 
 
@@ -107,16 +107,16 @@ async def audit_receipt(info: Info[Context, None], seq: int) -> AuditReceiptType
     """Entry `seq`'s inclusion in a signed checkpoint, for whoever made the request (null: no such entry)."""
     store = _store(info)
     if seq < 1:
-        raise BadUserInput("seq counts from 1")
+        raise BadUserInput("audit.seq_from_one")
     actor = await proofs.entry_actor(store, seq)
     if actor is None:
         return None
     if not _owns(info.context.principal, actor):
-        raise Forbidden(f"entry {seq} is not of a request of yours")
+        raise Forbidden("audit.not_your_entry", seq=seq)
     try:
         receipt = await proofs.receipt(store, seq)
     except (AuditWriteFailed, TreeError) as e:
-        raise AuditUnavailable("the audit log cannot give a receipt now") from e
+        raise AuditUnavailable("audit.no_receipt_now") from e
     return AuditReceiptType(**receipt.__dict__)
 
 
@@ -126,9 +126,9 @@ async def audit_consistency(info: Info[Context, None], from_size: int, to_size: 
     try:
         proof = await proofs.consistency(store, from_size, to_size)
     except proofs.ProofRequestError as e:
-        raise BadUserInput(str(e)) from None
+        raise BadUserInput(e.text) from None
     except TreeError as e:
-        raise AuditUnavailable("the audit log cannot give a proof now") from e
+        raise AuditUnavailable("audit.no_proof_now") from e
     return AuditConsistencyType(**proof.__dict__)
 
 

@@ -56,7 +56,7 @@ async def verify_certificate(
     """Check a certificate (and the document shown, if given): signature, record, status, dates."""
     ident = str(parse_certificate_identifier(identifier))
     if document is not None and len(document) > MAX_DOCUMENT:
-        raise BadUserInput(f"a document is at most {MAX_DOCUMENT} characters")
+        raise BadUserInput("certificate.document_too_long", limit=MAX_DOCUMENT)
     context = info.context
     audit = context.audit
     row = await context.loaders.certificate.load(ident)
@@ -82,19 +82,19 @@ async def check_documents(
 ) -> DocumentCheckType:
     """For a case at a counter: each required certificate type's state for this holder."""
     if not case_number.strip():
-        raise CaseNumberRequired("a service counter names the case it handles (caseNumber)")
-    case = parse_text(case_number, "a case number", MAX_CASE_NUMBER)
+        raise CaseNumberRequired("certificate.case_number_required")
+    case = parse_text(case_number, "what.case_number", MAX_CASE_NUMBER)
     kind = HolderKind(holder_kind)
     holder = parse_holder_id(kind, holder_id)
     if not required_types or len(required_types) > MAX_REQUIRED_TYPES:
-        raise BadUserInput(f"name 1 to {MAX_REQUIRED_TYPES} required certificate types")
+        raise BadUserInput("certificate.required_types_count", limit=MAX_REQUIRED_TYPES)
     known = {r.code: r for r in await info.context.db.rows(CATALOGUE)}
     unknown = sorted({t for t in required_types if t not in known})
     if unknown:
-        raise BadUserInput(f"{', '.join(unknown)} not in the certificate catalogue")
+        raise BadUserInput("certificate.unknown_types", types=", ".join(unknown))
     wrong = sorted({t for t in required_types if known[t].holder_kind != kind})
     if wrong:
-        raise BadUserInput(f"{', '.join(wrong)} is not held by a {kind}")
+        raise BadUserInput("certificate.wrong_holder_kind", types=", ".join(wrong), kind=kind)
     context = info.context
     access = AccessInput(case_number=case)
     loaders = context.loaders

@@ -31,23 +31,23 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
     grantee = parse_credit_code(input.grantee_code)
     purposes = sorted(set(input.purposes))
     if not purposes or len(purposes) > MAX_PURPOSES:
-        raise BadUserInput("name at least one purpose")
+        raise BadUserInput("consent.no_purpose")
     now = clock.now()
     if input.valid_until.tzinfo is None:
-        raise BadUserInput("validUntil needs a time zone")
+        raise BadUserInput("consent.valid_until_zone")
     if input.valid_until <= now:
-        raise BadUserInput("validUntil must be in the future")
+        raise BadUserInput("consent.valid_until_past")
     await info.context.gate.authorize(Action.CONSENT_GRANT, holder=(kind, holder_id))
     db = info.context.db
     found = await db.rows(select(authorities).where(authorities.c.code == grantee))
     if not found:
-        raise BadUserInput(f"{grantee} is not an organisation known to the platform")
+        raise BadUserInput("consent.unknown_grantee", grantee=grantee)
     if found[0].authority_type != AuthorityType.BANK:
         # 征信业管理条例: consent to a credit query is given to a bank (a credit user) only.
-        raise BadUserInput(f"{grantee} is not a bank: consent to credit queries is given to banks only")
+        raise BadUserInput("consent.grantee_not_bank", grantee=grantee)
     if not set(purposes) <= BANK_PURPOSES:
         bad = ", ".join(p for p in purposes if p not in BANK_PURPOSES)
-        raise BadUserInput(f"a bank cannot be given consent for {bad}")
+        raise BadUserInput("consent.bank_purpose", purposes=bad)
     consent_id = str(uuid.uuid4())
     async with db.transaction() as conn:
         await conn.execute(
@@ -69,15 +69,15 @@ async def grant_consent(info: Info[Context, None], input: GrantConsentInput) -> 
 async def revoke_consent(info: Info[Context, None], id: strawberry.ID) -> ConsentType:
     """Take a consent back from now on. Revoking it again changes nothing."""
     db = info.context.db
-    consent_id = parse_text(str(id), "a consent id", MAX_CONSENT_ID)
+    consent_id = parse_text(str(id), "what.consent_id", MAX_CONSENT_ID)
     rows = await db.rows(select(consents).where(consents.c.id == consent_id))
     try:
         if not rows:
-            raise Forbidden("no such consent")
+            raise Forbidden("consent.no_such")
         await info.context.gate.authorize(Action.CONSENT_REVOKE, holder=(HolderKind(rows[0].holder_kind), rows[0].holder_id))
     except Forbidden:
         # One that does not exist and someone else's get the same answer: an id tells nobody else anything.
-        raise Forbidden("no consent of yours has this id") from None
+        raise Forbidden("consent.not_yours") from None
     async with db.transaction() as conn:
         await conn.execute(
             update(consents).where(consents.c.id == consent_id, consents.c.revoked_at.is_(None)).values(revoked_at=clock.now())

@@ -29,7 +29,7 @@ async def search_enterprises(
     info: Info[Context, None], name: str, first: int | None = 20, after: str | None = None
 ) -> Connection[EnterpriseType]:
     """Enterprises whose name contains the text, by name (public registration facts)."""
-    text = parse_text(name, "name", MAX_SEARCH_TEXT)
+    text = parse_text(name, "what.name", MAX_SEARCH_TEXT)
     size = page_size(first)
     statement = _ENTERPRISE.where(enterprises.c.name.contains(text, autoescape=True))
     if after is not None:

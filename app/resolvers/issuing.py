@@ -74,7 +74,7 @@ async def set_certificate_status(
 ) -> CertificateType:
     """Suspend, reinstate, revoke or cancel a certificate the caller's authority issued, with the reason."""
     ident = str(parse_certificate_identifier(identifier))
-    why = parse_text(reason, "a reason", MAX_REASON)
+    why = parse_text(reason, "what.reason", MAX_REASON)
     try:
         return await _set_status(info, ident, CertificateStatus(status), why)
     except XinzhengError:
@@ -88,7 +88,7 @@ async def _set_status(info: Info[Context, None], ident: str, status: Certificate
         row = await locked_certificate(conn, ident)
         if row is None:
             await gate.authorize(Action.CERTIFICATE_SET_STATUS, authority=None)  # an issuer is told FORBIDDEN first
-            raise BadUserInput("no certificate has this identifier")
+            raise BadUserInput("certificate.unknown")
         await gate.authorize(Action.CERTIFICATE_SET_STATUS, authority=row.issuer_code)
         await require_issues(conn, row.issuer_code, row.type_code)
         await set_status(conn, row, status, why, actor_org=info.context.principal.org, at=clock.now())

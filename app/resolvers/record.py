@@ -41,7 +41,7 @@ def _written(context: Context, row: Any) -> None:
 
 def _authority(context: Context) -> str:
     if context.principal.org is None:
-        raise Forbidden(f"the {context.principal.role} role records no decisions")
+        raise Forbidden("access.role_records_none", role=context.principal.role)
     return context.principal.org
 
 
@@ -76,8 +76,8 @@ async def repair_penalty(info: Info[Context, None], decision_number: str, reason
     context = info.context
     authorize = _authorize(context, Action.PENALTY_REPAIR)
     await authorize(context.principal.org or "")
-    number = parse_text(decision_number, "a decision number", MAX_DECISION_NUMBER)
-    parse_text(reason, "a reason", MAX_REASON)
+    number = parse_text(decision_number, "what.decision_number", MAX_DECISION_NUMBER)
+    parse_text(reason, "what.reason", MAX_REASON)
     async with context.db.transaction() as conn:
         row = await decisions.repair_penalty(conn, number, authorize=authorize, today=context.today)
     _written(context, row)
@@ -89,8 +89,8 @@ async def set_licence_status(info: Info[Context, None], decision_number: str, st
     context = info.context
     authorize = _authorize(context, Action.LICENCE_SET_STATUS)
     await authorize(context.principal.org or "")
-    number = parse_text(decision_number, "a decision number", MAX_DECISION_NUMBER)
-    parse_text(reason, "a reason", MAX_REASON)
+    number = parse_text(decision_number, "what.decision_number", MAX_DECISION_NUMBER)
+    parse_text(reason, "what.reason", MAX_REASON)
     async with context.db.transaction() as conn:
         row = await decisions.set_licence_status(conn, number, LicenceStatus(status), authorize=authorize, today=context.today)
     _written(context, row)

@@ -36,9 +36,9 @@ class Connection(Generic[T]):
 
 def page_size(first: int | None) -> int:
     if first is None:
-        raise BadUserInput("first is required")
+        raise BadUserInput("pagination.first_required")
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}")
+        raise BadUserInput("pagination.first_range", maximum=MAX_PAGE_SIZE)
     return first
 
 
@@ -57,14 +57,14 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> list[Any]:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error, UnicodeError, RecursionError):
-        raise BadUserInput("after is not a cursor this service gave out") from None
+        raise BadUserInput("pagination.bad_cursor") from None
     if not (
         isinstance(key, list)
         and len(key) == len(kinds)
         and all(type(k) is kind and (kind is not int or k in _INT_RANGE) for k, kind in zip(key, kinds, strict=True))
         and all("\x00" not in k for k in key if isinstance(k, str))
     ):
-        raise BadUserInput("after is not a cursor this service gave out")
+        raise BadUserInput("pagination.bad_cursor")
     return key
 
 

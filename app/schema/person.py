@@ -60,7 +60,7 @@ class PersonType:
     @strawberry.field
     async def credit_score(self, info: Info[Context, None]) -> CreditScoreType | None:
         row = await current_score(info.context, self.key)
-        return CreditScoreType.from_row(row) if row else None
+        return CreditScoreType.from_row(row, info.context.language) if row else None
 
     @strawberry.field
     async def licences(self, info: Info[Context, None]) -> list[LicenceType] | None:

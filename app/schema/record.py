@@ -12,6 +12,8 @@ from sqlalchemy import Row
 import app.schema.enums  # noqa: F401  (registers the enums)
 from app.domain import rules
 from app.domain.enums import HolderKind, LicenceStatus, PenaltySeverity, PenaltyStatus
+from app.i18n import Language
+from app.scoring.rules import describe
 
 
 @strawberry.type(name="Licence", description="An administrative licence decision (行政许可).")
@@ -102,13 +104,14 @@ class CreditScoreType:
     factors: list[CreditFactorType]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> CreditScoreType:
+    def from_row(cls, row: Row[Any], language: Language) -> CreditScoreType:
+        """The stored score; each factor described by its code, in the request's `language`."""
         return cls(
             score=row.score,
             grade=row.grade,
             model_version=row.model_version,
             computed_at=row.computed_at,
-            factors=[CreditFactorType(code=f["code"], description=f["description"], impact=f["impact"]) for f in row.factors],
+            factors=[CreditFactorType(code=f["code"], description=describe(f["code"], language), impact=f["impact"]) for f in row.factors],
         )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from app.domain.enums import CreditFlagKind, PenaltySeverity, PenaltyStatus
 from app.domain.rules import add_months, licence_in_force
+from app.i18n import Language, Text
 
 MODEL_VERSION = "xz-score-2026.1"
 BASE_SCORE = 700
@@ -29,19 +30,23 @@ FLAG_POINTS = {
 ONE_DAY = dt.timedelta(days=1)
 GRADES = ((850, "AAA"), (750, "AA"), (650, "A"), (550, "B"), (450, "C"), (MIN_SCORE, "D"))
 
-DESCRIPTIONS = {
-    "PENALTY_SERIOUS": "serious administrative penalties in the last 5 years",
-    "PENALTY_GENERAL": "general administrative penalties in the last 5 years",
-    "PENALTY_MINOR": "minor administrative penalties in the last 5 years",
-    "LICENCES_IN_FORCE": "administrative licences in force",
-    "DISHONEST_DEBTOR": "listed as a dishonest judgment debtor (失信被执行人)",
-    "HONOUR_LIST": "on an honour list (守信激励名单)",
-    "TAX_A_GRADE": "tax credit grade A (纳税信用A级)",
-    "OTHER_FACTORS": "the other factors, together",
-}
 # When more factors moved a score than MAX_REASONS, the last reason shown is the rest together,
 # so that the reasons shown always add up to the score's distance from BASE_SCORE.
 OTHER = "OTHER_FACTORS"
+# Every code a factor may have. Each one's description, in Chinese and in English, is in the
+# catalogue of texts (app/i18n/catalogue.toml, [factor]).
+CODES = (
+    *(f"PENALTY_{severity.value}" for severity in PenaltySeverity),
+    "LICENCES_IN_FORCE",
+    *(flag.value for flag in CreditFlagKind),
+    OTHER,
+)
+
+
+def describe(code: str, language: Language = Language.EN) -> str:
+    """A factor's description in `language`. A read shows it in the request's language; the
+    stored score keeps the English one (credit_scores.factors), which no read shows."""
+    return Text(f"factor.{code}").render(language)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def compute(penalties: list[PenaltyFact], licences: list[LicenceFact], flags: li
         if f.since <= today and (f.until is None or today <= f.until):
             code = CreditFlagKind(f.flag).value
             impacts[code] = FLAG_POINTS[CreditFlagKind(f.flag)]  # one listing or several: once
-    factors = sorted((Factor(code, DESCRIPTIONS[code], round(v)) for code, v in impacts.items() if round(v)), key=_adverse_first)
+    factors = sorted((Factor(code, describe(code), round(v)) for code, v in impacts.items() if round(v)), key=_adverse_first)
     score = max(MIN_SCORE, min(MAX_SCORE, BASE_SCORE + sum(f.impact for f in factors)))
     return Score(score, grade_of(score), MODEL_VERSION, _reasons(factors))
 
@@ -125,7 +130,7 @@ def _reasons(factors: list[Factor]) -> tuple[Factor, ...]:
         return tuple(factors)
     shown, rest = factors[: MAX_REASONS - 1], sum(f.impact for f in factors[MAX_REASONS - 1 :])
     if rest:
-        shown.append(Factor(OTHER, DESCRIPTIONS[OTHER], rest))
+        shown.append(Factor(OTHER, describe(OTHER), rest))
     return tuple(sorted(shown, key=_adverse_first))
 
 

@@ -25,6 +25,8 @@ from app.main import create_app
 from tests.api import city
 from tests.conftest import DatabaseFactory
 
+# The suite reads the service's own messages in English (Chinese is the default: tests/api/test_language.py).
+ENGLISH = {"accept-language": "en"}
 # Test-only signing secret: never used outside this suite.
 TEST_SECRET = "test-only-secret-not-for-any-deployment-0123456789"
 # Test-only audit checkpoint key, made for this run.
@@ -180,7 +182,7 @@ async def api(city_database: str) -> AsyncIterator[Api]:
     engines = [e for e in (engine.sync_engine, app.state.read_engine) if e is not None]
     # The app's lifespan, as a server runs it: at the end it closes its connections.
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test", headers=ENGLISH
     ) as client:
         yield Api(client, settings, engines)
 
@@ -189,4 +191,4 @@ def today() -> dt.date:
     return city.TODAY
 
 
-__all__ = ["Api", "Path", "all_codes", "codes_at", "run_cli", "today"]
+__all__ = ["ENGLISH", "Api", "Path", "all_codes", "codes_at", "run_cli", "today"]

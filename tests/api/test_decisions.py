@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
 from tests.api import city
-from tests.api.conftest import Tokens, settings_for
+from tests.api.conftest import ENGLISH, Tokens, settings_for
 from tests.api.test_generated_equivalence import city_copy
 from tests.conftest import DatabaseFactory
 
@@ -68,7 +68,7 @@ async def service(database_url: str) -> AsyncIterator[Service]:
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test") as client,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test", headers=ENGLISH) as client,
     ):
         yield Service(client, Tokens(settings))
 

@@ -98,7 +98,7 @@ async def test_a_request_held_up_by_a_lock_is_stopped_answered_and_audited(city_
             request = scope()
             request["headers"] = [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"authorization", f"Bearer {Tokens(settings).admin}".encode()),
+                (b"authorization", f"Bearer {Tokens(settings).admin}".encode()), (b"accept-language", b"en"),
             ]  # fmt: skip
             exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
             await asyncio.wait_for(service(request, exchange.receive, exchange.send), timeout=60)

@@ -24,7 +24,7 @@ from app.audit import keys
 from app.audit.store import audit_log, entries
 from app.config import Settings
 from app.main import create_app
-from tests.api.conftest import TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for
+from tests.api.conftest import ENGLISH, TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for
 
 XINZHENG = Path(sys.executable).with_name("xinzheng")  # the console script the package installs
 CHECKPOINT_EVERY = 5
@@ -138,7 +138,7 @@ async def service(empty_database_url: str) -> AsyncIterator[Service]:
     settings = replace(settings_for(empty_database_url, checkpoint_every=CHECKPOINT_EVERY), audit_checkpoint_seconds=3600)
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test", headers=ENGLISH
     ) as client:
         yield Service(client, settings)
 
