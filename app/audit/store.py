@@ -33,7 +33,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -396,17 +396,3 @@ def _settle(done: asyncio.Future[int], *, seq: int | None = None, error: Excepti
 def _contention(error: Exception) -> bool:
     message = str(getattr(error, "orig", error)).lower()
     return "pk_audit_log" in message or "unique" in message or "locked" in message or "busy" in message
-
-
-async def entries(conn: AsyncConnection, *, start: int = 1, batch: int = 1000) -> AsyncIterator[dict[str, Any]]:
-    """Every entry from `start` in seq order, read in batches."""
-    after = start - 1
-    while True:
-        rows = (
-            await conn.execute(select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(batch))
-        ).all()
-        for row in rows:
-            yield from_row(row)
-        if len(rows) < batch:
-            return
-        after = rows[-1].seq

@@ -313,7 +313,8 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
     from sqlalchemy.exc import DBAPIError
 
     from app.audit.export import checkpoint_line, entry_line, header_line
-    from app.audit.store import HEAD, audit_log, checkpoints, entries
+    from app.audit.store import HEAD, audit_log, checkpoints
+    from app.audit.verify import entries
     from app.audit.verify import checkpoint_row
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
