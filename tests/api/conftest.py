@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncio
 import datetime as dt
 import os
@@ -57,9 +59,7 @@ def settings_for(database_url: str, *, checkpoint_every: int = 10, rate_limits: 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     """The `xinzheng` command, as a user runs it."""
     env = {**os.environ, "XINZHENG_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 @dataclass
@@ -103,15 +103,17 @@ class Api:
         self.tokens = Tokens(settings)
         self.engines = engines
 
-    async def post(self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None,
-                   content: bytes | None = None) -> httpx.Response:
+    async def post(
+        self, json: Any = None, *, token: str | None = None, headers: dict[str, str] | None = None, content: bytes | None = None
+    ) -> httpx.Response:
         h = dict(headers or {})
         if token:
             h["authorization"] = f"Bearer {token}"
         return await self.client.post("/graphql", json=json, content=content, headers=h)
 
-    async def graphql(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
-                      status: int = 200) -> dict[str, Any]:
+    async def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None, status: int = 200
+    ) -> dict[str, Any]:
         response = await self.post({"query": query, "variables": variables or {}}, token=token)
         assert response.status_code == status, response.text
         body: dict[str, Any] = response.json()
@@ -174,17 +176,25 @@ def prod_city(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFacto
     return ProdCity(url, keys_dir)
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def api(city_database: str) -> AsyncIterator[Api]:
-    settings = settings_for(city_database)
+@contextlib.asynccontextmanager
+async def api_for(database_url: str) -> AsyncIterator[Api]:
+    """The service on this database, called in process."""
+    settings = settings_for(database_url)
     app = create_app(settings)
     engine = app.state.engine
     engines = [e for e in (engine.sync_engine, app.state.read_engine) if e is not None]
     # The app's lifespan, as a server runs it: at the end it closes its connections.
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test", headers=ENGLISH
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test", headers=ENGLISH) as client,
+    ):
         yield Api(client, settings, engines)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def api(city_database: str) -> AsyncIterator[Api]:
+    async with api_for(city_database) as service:
+        yield service
 
 
 def today() -> dt.date:

@@ -4,11 +4,17 @@ never the document, and the case number in the audit log and the holder's access
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
+import pytest_asyncio
 
 from tests.api import city
 from tests.api.certs import issue, set_status
-from tests.api.conftest import Api, codes_at
+from tests.api.conftest import Api, api_for, codes_at
+from tests.api.test_generated_equivalence import city_copy
+from tests.conftest import DatabaseFactory
 
 CHECK = """query($kind: HolderKind!, $id: String!, $types: [String!]!, $case: String!) {
   checkDocuments(holderKind: $kind, holderId: $id, requiredTypes: $types, caseNumber: $case) {
@@ -18,6 +24,19 @@ DOCUMENT = """query($kind: HolderKind!, $id: String!, $types: [String!]!, $case:
   checkDocuments(holderKind: $kind, holderId: $id, requiredTypes: $types, caseNumber: $case) {
     items { certificate { document } } } }"""
 ACCESS = """query { person(idNumber: "%s") { accessRecords(first: 1) { edges { node { organisationCode caseNumber } } } } }"""
+
+
+@pytest.fixture(scope="module")
+def own_city(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return city_copy(databases, tmp_path_factory.mktemp("check-documents"))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(own_city: str) -> AsyncIterator[Api]:
+    """This module's own service and city: its tests count a holder's certificates of a type,
+    which other modules issue too (in any order, when the suite runs shuffled)."""
+    async with api_for(own_city) as service:
+        yield service
 
 
 async def check(api: Api, holder: str, types: list[str], case: str = "XH-2026-0001", kind: str = "PERSON",

@@ -242,8 +242,9 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
         "Query.certificateTypes": ("{ certificateTypes { typeCode } }", {}),
         "Query.auditLog": ("{ auditLog(first: 1) { edges { cursor } } }", {}),
         "Query.auditIntegrity": ("{ auditIntegrity { ok } }", {}),
-        "Query.auditReceipt": ("query($s: Int!) { auditReceipt(seq: $s) { seq } }", {"s": int(ident["seq"])}),
-        "Query.auditConsistency": (CONSISTENCY_Q % "toSize", {"t": int(ident["size"])}),
+        # Set by own_receipts, which runs first for these keys (the others never send them).
+        "Query.auditReceipt": ("query($s: Int!) { auditReceipt(seq: $s) { seq } }", {"s": int(ident.get("seq", 0))}),
+        "Query.auditConsistency": (CONSISTENCY_Q % "toSize", {"t": int(ident.get("size", 0))}),
         "Mutation.grantConsent": (
             "mutation($in: GrantConsentInput!) { grantConsent(input: $in) { id } }",
             {
@@ -259,18 +260,27 @@ def root_call(key: str, role: Role, ident: dict[str, str]) -> tuple[str, dict[st
         "Mutation.revokeConsent": ("mutation($id: ID!) { revokeConsent(id: $id) { id } }", {"id": city.CONSENT_REVOKED}),
         **DECISION_CALLS,
         "Query.verifyCertificate": (
-            "query($i: String!) { verifyCertificate(identifier: $i) { valid } }", {"i": ident["ID_CARD"]}
+            "query($i: String!) { verifyCertificate(identifier: $i) { valid } }",
+            {"i": ident["ID_CARD"]},
         ),
         "Query.checkDocuments": (CHECK_Q % "allSatisfied", CHECK_VARIABLES),
         # The stranger's: nobody else's tests count the stranger's certificates.
         "Mutation.issueCertificate": (
             "mutation($in: IssueCertificateInput!) { issueCertificate(input: $in) { identifier } }",
-            {"in": {"typeCode": "HOUSEHOLD_REGISTER", "number": f"MATRIX{role.value.upper()}", "holderKind": "PERSON",
-                    "holderId": city.STRANGER, "issuedOn": city.days(-1), "validFrom": city.days(-1)}},
+            {
+                "in": {
+                    "typeCode": "HOUSEHOLD_REGISTER",
+                    "number": f"MATRIX{role.value.upper()}",
+                    "holderKind": "PERSON",
+                    "holderId": city.STRANGER,
+                    "issuedOn": city.days(-1),
+                    "validFrom": city.days(-1),
+                }
+            },
         ),
         # A certificate of the police's that the matrix issued for itself (`_identifiers`).
         "Mutation.setCertificateStatus": (
-            "mutation($i: String!) { setCertificateStatus(identifier: $i, status: SUSPENDED, reason: \"矩阵\") { status } }",
+            'mutation($i: String!) { setCertificateStatus(identifier: $i, status: SUSPENDED, reason: "矩阵") { status } }',
             {"i": ident["ISSUED"]},
         ),
     }
