@@ -32,6 +32,8 @@ from app.auth.roles import Role
 from app.main import create_app
 from tests.api import city
 from tests.api.conftest import TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for
+from tests.api.test_generated_equivalence import city_copy
+from tests.conftest import DatabaseFactory
 
 # A fresh key prefix per test keeps concurrent runs on one Redis from sharing counts.
 REDIS_URL = os.environ.get("XINZHENG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -246,8 +248,15 @@ async def test_instances_sharing_redis_share_one_count(
         assert redis_target.keys() == [f"{redis_target.prefix}:LIMITER/bank/{city.BANK}/3/1/minute"]
 
 
+@pytest.fixture
+def own_city(databases: DatabaseFactory, tmp_path: Path) -> str:
+    """A city of the test's own: four processes writing its audit log (on SQLite, taking turns
+    at the file) share it with no other app of the suite, whatever ran before."""
+    return city_copy(databases, tmp_path)
+
+
 async def test_four_workers_sharing_redis_hold_one_limit(
-    city_database: str, redis_target: RedisTarget, unused_port: int, tmp_path: Path
+    own_city: str, redis_target: RedisTarget, unused_port: int, tmp_path: Path
 ) -> None:
     """`xinzheng serve --workers 4`, 40 requests from one bank at once: exactly its 20 pass.
 
@@ -256,7 +265,7 @@ async def test_four_workers_sharing_redis_hold_one_limit(
     while the test runs, so the wall clock plays no part."""
     env = {
         **os.environ,
-        "XINZHENG_DATABASE_URL": city_database, "XINZHENG_ENV": "dev", "XINZHENG_JWT_SECRET": TEST_SECRET,
+        "XINZHENG_DATABASE_URL": own_city, "XINZHENG_ENV": "dev", "XINZHENG_JWT_SECRET": TEST_SECRET,
         "XINZHENG_JWT_ISSUER": "xinzheng-test", "XINZHENG_JWT_AUDIENCE": "xinzheng", "XINZHENG_AUDIT_KEY": TEST_AUDIT_KEY,
         "XINZHENG_RATE_LIMITS": "bank=20/hour", "XINZHENG_REDIS_URL": redis_target.url,
         "XINZHENG_REDIS_PREFIX": redis_target.prefix,
@@ -273,7 +282,7 @@ async def test_four_workers_sharing_redis_hold_one_limit(
         limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
             await wait_until_serving(client, server, output)
-            bank = Tokens(settings_for(city_database)).bank
+            bank = Tokens(settings_for(own_city)).bank
             responses = await asyncio.gather(
                 *(client.post("/graphql", json=ME, headers={"authorization": f"Bearer {bank}"}) for _ in range(40))
             )
