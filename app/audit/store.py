@@ -127,6 +127,8 @@ class AuditStore:
         self._writer = Writer(engine, sqlite=sync_engine)
         # sign_head's transactions (the timer's, a receipt's), on a connection of their own.
         self._signer = Writer(engine, sqlite=sync_engine)
+        # One signing at a time: the timer's and a receipt's share the signer's connection (PostgreSQL takes no turn).
+        self._signing = asyncio.Lock()
         self.key = key
         self.key_id = keys.key_id(key.public_key())
         self.checkpoint_every = checkpoint_every
@@ -312,7 +314,7 @@ class AuditStore:
     async def sign_head(self) -> int:
         """Sign a checkpoint of the tree's head now, unless one of its size exists; returns the size.
         Under the append's lock (and SQLite's turn): one checkpoint a size. Raises AuditWriteFailed."""
-        async with self.turn or contextlib.nullcontext():
+        async with self._signing, self.turn or contextlib.nullcontext():
             try:
                 async with self._signer.transaction() as tx:
                     if self._postgres:

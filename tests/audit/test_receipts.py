@@ -189,3 +189,18 @@ async def test_entries_without_a_tree_are_taken_in_by_the_next_append(service: S
     assert check_receipt(body, key_file, tmp_path).returncode == 0, body
     result = xinzheng("audit", "verify", database_url=service.url)
     assert result.returncode == 0, result.stderr
+
+
+async def test_signings_that_start_together_take_turns(empty_database_url: str) -> None:
+    """The timer's signing and a receipt's may start at once; they share the store's one signer
+    connection, and on PostgreSQL (where no turn is taken) they collided on it: a receipt
+    answered AUDIT_UNAVAILABLE now and then."""
+    app = create_app(replace(settings_for(empty_database_url), audit_checkpoint_seconds=3600))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
+    ) as client:
+        for _ in range(3):
+            assert (await client.post("/graphql", json={"query": "{ me { role } }"})).status_code == 200
+        store = app.state.graphql.audit
+        sizes = await asyncio.gather(*(store.sign_head() for _ in range(4)))
+    assert sizes == [3, 3, 3, 3]
