@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -26,6 +27,22 @@ from app.schema import build_schema
 from app.view import GraphQLView
 
 log = logging.getLogger("xinzheng.shutdown")
+_frozen = False
+
+
+def freeze_start_up_objects() -> None:
+    """Take what start-up made out of the cyclic garbage collector's way, once per process.
+
+    The modules, the schema with its plans and policy, the engines: about 140,000 objects that
+    live as long as the process. Every full collection scanned them all again, which cost a
+    request about 0.2 ms of its 1.9 ms of CPU under load, and a pause that showed in the p99
+    (bench/README.md). Frozen, they are never scanned; refcounting still frees any of them
+    that goes. Once per process: a process that builds many apps (the tests) freezes the first.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 def create_app(
@@ -83,6 +100,7 @@ def create_app(
         await check_keys_at_start(engine, issuer_keys)  # prod: refuses a database that holds a private key
         if store is not None:
             store.start()  # the timer that signs the head every XINZHENG_AUDIT_CHECKPOINT_SECONDS
+        freeze_start_up_objects()
         yield
         # The server has stopped taking requests and answered those in flight (SIGTERM; up to
         # `serve`'s graceful timeout): their entries are written, the timer stopped, and the
