@@ -20,9 +20,10 @@ the reason, by `authorize`, which applies ACTION_POLICY.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,16 +116,18 @@ class Gate:
             reach = self._reach(Subject.PERSON)
             if reach is Reach.SELF and id_number != self.principal.id_number:
                 raise Forbidden("access.citizen_own_data")
-            attempt.context = await self._context(reach, HolderKind.PERSON, id_number, access)
-            row = await self.loaders.person.load(id_number)
+            row_soon = self.loaders.person.load(id_number)  # with the consent, in one trip (`_asked_with`)
+            attempt.context = await _asked_with(row_soon, self._context(reach, HolderKind.PERSON, id_number, access))
+            row = await row_soon
             attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
         return row
 
     async def enterprise(self, credit_code: str, access: AccessInput | None) -> Row[Any] | None:
         with self._attempt(HolderKind.ENTERPRISE, credit_code, AccessContext.claimed(access)) as attempt:
             reach = self._reach(Subject.ENTERPRISE)
-            attempt.context = await self._context(reach, HolderKind.ENTERPRISE, credit_code, access)
-            row = await self.loaders.enterprise.load(credit_code)
+            row_soon = self.loaders.enterprise.load(credit_code)  # with the consent, in one trip (`_asked_with`)
+            attempt.context = await _asked_with(row_soon, self._context(reach, HolderKind.ENTERPRISE, credit_code, access))
+            row = await row_soon
             if reach is Reach.SELF and (row is None or row.legal_rep_id_number != self.principal.id_number):
                 raise Forbidden("access.citizen_own_or_represented")
             attempt.found, attempt.is_self = row is not None, reach is Reach.SELF
@@ -215,6 +218,26 @@ class Gate:
         if consent is None or not consent_covers(consent, kind, holder_id, self.principal.org, access.purpose, clock.now()):
             raise ConsentRequired("access.no_consent")
         return consent
+
+
+async def _asked_with(row_soon: asyncio.Future[Any], context: Coroutine[Any, Any, AccessContext]) -> AccessContext:
+    """The context a subject is reached under, its row asked for at the same time.
+
+    On PostgreSQL the reads asked for in one turn of the loop go in one round trip
+    (app/db/request.py), so the subject's row is asked for before its consent is read, not
+    after. Nothing of the row is looked at unless the context allows it; refused, the row is
+    let go (its loader's answer retrieved, so that a failed read is not reported as unheeded).
+    """
+    try:
+        return await context
+    except BaseException:
+        row_soon.add_done_callback(_let_go)
+        raise
+
+
+def _let_go(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def consent_covers(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import keyword
+import re
 import weakref
 from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
@@ -251,6 +252,41 @@ def _in_lists_as_arrays(statement: Select[Any], dialect: Dialect) -> tuple[Selec
         return element.left == any_(array)
 
     return cast(Select[Any], visitors.replacement_traverse(statement, {}, replace)), items  # type: ignore[call-overload]
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+MAX_FUSED = 256  # texts kept: one per combination of reads asked for together
+
+
+def fused(queries: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
+    """Several compiled reads (PostgreSQL: their SQL and arguments) as one statement, whose one
+    row holds, for each read, the array of its rows as records: `SELECT ARRAY(SELECT ROW(q.*)
+    FROM (<read>) AS q), ...`. Each read keeps its SQL whole, its placeholders renumbered
+    after the ones before it; asyncpg decodes each record's fields by their types, as it
+    decodes the read's own columns. An array keeps its read's order: it is built in the order
+    the read's sorted subquery gives its rows, with no join or grouping around it that could
+    reorder them (the manual gives a sorted subquery as the way to feed an aggregate ordered
+    input, and warns only of such outer processing: section 9.21). tests/integration/
+    test_compiled_reads.py compares every hot read fused with the same read alone."""
+    key = tuple(sql for sql, _ in queries)
+    sql = _fused.get(key)
+    if sql is None:
+        parts, offset = [], 0
+        for read_sql, args in queries:
+            numbers = [int(n) for n in _PLACEHOLDER.findall(read_sql)]
+            if "'" in read_sql or sorted(set(numbers)) != list(range(1, len(args) + 1)):
+                raise ValueError(f"a read that cannot be renumbered: {read_sql}")
+            renumbered = _PLACEHOLDER.sub(lambda m, at=offset: f"${int(m.group(1)) + at}", read_sql)  # type: ignore[misc]
+            parts.append(f"ARRAY(SELECT ROW(q.*) FROM ({renumbered}) AS q)")
+            offset += len(args)
+        sql = "SELECT " + ", ".join(parts)
+        if len(_fused) >= MAX_FUSED:
+            del _fused[next(iter(_fused))]
+        _fused[key] = sql
+    return sql, [arg for _, args in queries for arg in args]
+
+
+_fused: dict[tuple[str, ...], str] = {}
 
 
 async def fetch_asyncpg(driver: Any, sql: str, args: Sequence[Any]) -> list[Any]:

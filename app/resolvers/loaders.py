@@ -197,7 +197,8 @@ def _loader(
     id_of: Callable[[Any], str],
     answer: Callable[[list[Any], Sequence[Row[Any]]], list[Any]],
 ) -> BatchLoader[Any, Any]:
-    """One statement per batch; on SQLite, read at once (app/db/request.py reads it on the loop)."""
+    """One statement per batch; on SQLite, read at once (app/db/request.py reads it on the loop);
+    on PostgreSQL, sent with the other reads asked for in the same turn."""
     if db.reads_now:
 
         def fetch(keys: list[Any]) -> list[Any]:
@@ -205,10 +206,10 @@ def _loader(
 
         return BatchLoader(fetch)
 
-    async def fetch_async(keys: list[Any]) -> list[Any]:
-        return answer(keys, await db.rows(statement, _params(keys, id_of)))
+    def fetch_soon(keys: list[Any]) -> Any:
+        return db.rows_soon(statement, _params(keys, id_of), lambda rows: answer(keys, rows))
 
-    return BatchLoader(fetch_async=fetch_async)
+    return BatchLoader(fetch_soon=fetch_soon)
 
 
 def _holder_id(key: HolderKey) -> str:

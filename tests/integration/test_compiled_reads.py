@@ -35,6 +35,7 @@ from app.db import hot
 from app.db import read as read_module
 from app.db.hot import HOT_READS
 from app.db.read import Reads, reads_for
+from app.db import request as request_module
 from app.db.request import RequestDatabase, SQLiteReader
 from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.imports.seed import seed
@@ -308,3 +309,56 @@ async def test_a_listener_on_the_engine_does_not_turn_the_fast_path_off(seeded: 
     assert loaders.PERSONS in seeded.reads
     assert not [s for s in statements if "FROM persons" in s]
     assert db.statements == 3
+
+
+def postgresql_only(seeded: Seeded) -> None:
+    if seeded.dialect.name != "postgresql":
+        pytest.skip("SQLite reads on the loop, each at once: there is no round trip to share")
+
+
+async def test_hot_reads_asked_for_in_one_turn_go_in_one_statement_and_answer_as_alone(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hot read at once, several times over with other parameters: one statement each time
+    (app/db/read.py `fused`), and each read's rows as SQLAlchemy gives them, in their order."""
+    postgresql_only(seeded)
+    trips: list[str] = []
+    fetch = request_module.fetch_asyncpg
+
+    async def counted(driver: Any, sql: str, args: Any) -> Any:
+        trips.append(sql)
+        return await fetch(driver, sql, args)
+
+    monkeypatch.setattr(request_module, "fetch_asyncpg", counted)
+    sets = {name: parameter_sets(statement, seeded.values) for name, statement in HOT_READS.items()}
+    db = seeded.database()
+    try:
+        for round_ in range(max(len(s) for s in sets.values())):
+            asked = {name: s[round_ % len(s)] for name, s in sets.items()}
+            trips.clear()
+            answers = await asyncio.gather(*(db.rows(HOT_READS[name], params) for name, params in asked.items()))
+            assert len(trips) == 1 and trips[0].startswith("SELECT ARRAY("), trips
+            for (name, params), fast in zip(asked.items(), answers, strict=True):
+                ordinary = await ordinary_rows(seeded, HOT_READS[name], params)
+                assert_same_rows(fast, ordinary, ordered(HOT_READS[name]), f"{name} {params}")
+    finally:
+        await db.close()
+
+
+async def test_a_failing_read_fails_each_read_of_its_turn_and_the_next_turn_reads(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgresql_only(seeded)
+    monkeypatch.setitem(hot.HOT_READS, "missing", MISSING_BY_ID)
+    monkeypatch.setitem(hot._names, id(MISSING_BY_ID), "missing")
+    persons = seeded.values[loaders.persons.c.id_number][:2]
+    db = seeded.database()
+    try:
+        answers = await asyncio.gather(
+            db.rows(loaders.PERSONS, {"keys": persons}), db.rows(MISSING_BY_ID, {"keys": [1]}), return_exceptions=True
+        )
+        assert all(isinstance(a, DBAPIError) for a in answers), answers
+        assert len(await db.rows(loaders.PERSONS, {"keys": persons})) == 2  # the connection still reads
+    finally:
+        await db.close()
+        del seeded.reads._compiled[id(MISSING_BY_ID)]
