@@ -217,11 +217,17 @@ class RequestDatabase:
 
     async def release_reads(self) -> None:
         """Give the read connection back as soon as the answer is made, before the audit entry is
-        written: a request waiting for its entry must not hold a connection the writer needs."""
-        if self._held is not None:
-            held, self._held = self._held, None
-            assert self._postgres is not None
-            await self._postgres.release(held)
+        written: a request waiting for its entry must not hold a connection the writer needs.
+
+        A read may still be running then: a loader's batch (app/resolvers/batching.py) goes on
+        when the fields waiting for it are cancelled (a null propagated past them). It ends
+        first, under the lock: lent to another request meanwhile, the connection would still be
+        busy with it ("another operation is in progress")."""
+        async with self._lock:
+            if self._held is not None:
+                held, self._held = self._held, None
+                assert self._postgres is not None
+                await self._postgres.release(held)
 
     async def discard_writes(self) -> None:
         """Roll back this request's writes, if any (it failed: none of them may stand)."""
