@@ -56,7 +56,9 @@ async def record(
     conn: AsyncConnection, kind: str, fields: Mapping[str, Any], *, authority: str, authorize: Authorize, today: dt.date
 ) -> Row[Any]:
     """Record a licence or penalty (`kind`) under `authority` from the API's input `fields` (the
-    import line's fields, snake_case, without kind, authority and status)."""
+    import line's fields, snake_case, without kind, authority and status). The action is
+    authorised here, once, before anything is read (the resolver does not check it again); a
+    decision number already on file is then checked against the authority it is under."""
     await authorize(authority)
     status = {"licence": LicenceStatus.VALID, "penalty": PenaltyStatus.ACTIVE}[kind]
     line = {**fields, "kind": kind, "authority_code": authority, "status": status.value}

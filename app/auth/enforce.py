@@ -22,6 +22,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from inspect import iscoroutinefunction
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +35,7 @@ from app.auth.roles import Role
 from app.domain import rules
 from app.domain.enums import LicenceStatus
 from app.errors import Forbidden
+from app.execution.awaiting import Deferred
 
 ROOT_TYPES = ("Query", "Mutation")
 
@@ -83,19 +85,34 @@ class PolicyGuard:
         self.rule = rule
 
     def __call__(self, next_: Resolve, source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
+        column, grant = self._grant(source, info)
+        value = next_(source, info, **kwargs)
+        if info.is_awaitable(value):
+            return self._shape_later(value, column, grant, source, info)
+        return self._shape(value, column, grant, source, info)
+
+    def deferred(self, next_: Resolve, source: Any, info: GraphQLResolveInfo, kwargs: dict[str, Any]) -> Deferred:
+        """As a call, for a resolver that is a coroutine function: refused now, or resolved and
+        shaped when awaited (app/execution/awaiting.py)."""
+        column, grant = self._grant(source, info)
+        return Deferred(self._resolve_later, next_, source, info, kwargs, column, grant)
+
+    def _grant(self, source: Any, info: GraphQLResolveInfo) -> tuple[Role, Grant]:
         view = getattr(source, "view", None)
         column: Role = view.role if view is not None else info.context.principal.role
         grant = self.rule.grants[column]
         if grant is Grant.DENIED:
             info.context.disclosure.denied.append(info.path.as_list())
             raise Forbidden("access.field_denied", field=self.key, role=column)
-        value = next_(source, info, **kwargs)
-        if info.is_awaitable(value):
-            return self._shape_later(value, column, grant, source, info)
-        return self._shape(value, column, grant, source, info)
+        return column, grant
 
     async def _shape_later(self, value: Awaitable[Any], column: Role, grant: Grant, source: Any, info: Any) -> Any:
         return self._shape(await value, column, grant, source, info)
+
+    async def _resolve_later(
+        self, next_: Resolve, source: Any, info: Any, kwargs: dict[str, Any], column: Role, grant: Grant
+    ) -> Any:
+        return self._shape(await next_(source, info, **kwargs), column, grant, source, info)
 
     def _shape(self, value: Any, column: Role, grant: Grant, source: Any, info: Any) -> Any:
         if grant is Grant.MASKED and value is not None:
@@ -117,6 +134,10 @@ class PolicyMiddleware:
 
     def resolve(self, next_: Resolve, source: Any, info: GraphQLResolveInfo, **kwargs: Any) -> Any:
         guard = self.guards.get(f"{info.parent_type.name}.{info.field_name}")
+        if iscoroutinefunction(next_):
+            # graphql-core may cancel this field before it starts: its resolver's coroutine is
+            # made when it is awaited, so none is left unawaited (app/execution/awaiting.py).
+            return Deferred(next_, source, info, **kwargs) if guard is None else guard.deferred(next_, source, info, kwargs)
         if guard is None:
             return next_(source, info, **kwargs)
         return guard(next_, source, info, **kwargs)

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,7 +156,7 @@ class RequestDatabase:
         self._lock = asyncio.Lock()
         # Hot reads asked for in this turn of the loop, sent together at its end (`rows_soon`).
         self._turn: list[tuple[CompiledRead, tuple[str, list[Any]], Shape | None, asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[Any]] = set()
         self._writer: AsyncConnection | None = None
         # SQLite: the audit writer's turn (app/audit/store.py), taken before the first write and
         # kept until the commit: an open write transaction holds the database's one writer lock,
@@ -193,7 +193,7 @@ class RequestDatabase:
         read = None if reads is None else reads.get(statement)
         query = _bind(read, params)
         if read is None or query is None:
-            return asyncio.ensure_future(self._one(statement, params, shape))
+            return self._track(self._one(statement, params, shape))
         waiter = asyncio.get_running_loop().create_future()
         self._turn.append((read, query, shape, waiter))
         if len(self._turn) == 1:
@@ -229,9 +229,13 @@ class RequestDatabase:
 
     def _send_turn(self) -> None:
         turn, self._turn = self._turn, []
-        task = asyncio.get_running_loop().create_task(self._send(turn))
-        self._sending.add(task)  # held until done: the loop keeps only a weak reference
+        self._track(self._send(turn))
+
+    def _track(self, sending: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(sending)
+        self._sending.add(task)  # held until done (the loop keeps only a weak reference), and awaited by release_reads
         task.add_done_callback(self._sending.discard)
+        return task
 
     async def _send(self, turn: list[tuple[CompiledRead, tuple[str, list[Any]], Shape | None, asyncio.Future[Any]]]) -> None:
         """One turn's hot reads, in one statement; a failure fails each of them, as a failed
@@ -294,15 +298,22 @@ class RequestDatabase:
 
     async def release_reads(self) -> None:
         """Give the read connection back as soon as the answer is made, before the audit entry is
-        written: a request waiting for its entry must not hold a connection the writer needs."""
-        for task in list(self._sending):  # a request cut short: its reads in flight are stopped first
-            task.cancel()
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
-        if self._held is not None:
-            held, self._held = self._held, None
-            assert self._postgres is not None
-            await self._postgres.release(held)
+        written: a request waiting for its entry must not hold a connection the writer needs.
+
+        A read may still be running then: its fields were cancelled (a null propagated past
+        them, say) but the statement goes on. It ends first, rather than being cut off (a
+        connection cut mid-statement is lost): lent to another request meanwhile, the
+        connection would still be busy with it ("another operation is in progress")."""
+        while self._turn or self._sending:  # reads asked for, sent or about to be
+            if self._turn:
+                await asyncio.sleep(0)  # its turn is sent at the end of this one
+            else:
+                await asyncio.gather(*self._sending, return_exceptions=True)
+        async with self._lock:  # a read through SQLAlchemy
+            if self._held is not None:
+                held, self._held = self._held, None
+                assert self._postgres is not None
+                await self._postgres.release(held)
 
     async def discard_writes(self) -> None:
         """Roll back this request's writes, if any (it failed: none of them may stand)."""

@@ -1,7 +1,10 @@
 """Running a plan (app/execution/plan.py) with graphql-core's semantics.
 
-The items of a list are resolved concurrently, so that the loaders batch across them; an
-object's own fields in turn. Errors are located at their paths, a null in a non-null position
+An object's fields and a list's items are settled as graphql-core's executor settles them:
+each is started in the query's order, what does not wait is done at once, and what waits
+(the database, a loader) is awaited concurrently with its siblings, with graphql-core's own
+`gather_with_cancel`. So errors, disclosures and audit records are made in the order
+graphql-core makes them. Errors are located at their paths, a null in a non-null position
 propagates to the nearest nullable parent, and errors under a nulled position are dropped,
 as graphql-core's executor does. Every field that is not a plain attribute is resolved by
 the resolver strawberry built for it (`GraphQLField.resolve`: argument conversion, field
@@ -10,14 +13,14 @@ extensions and all), with graphql-core's own resolve info, and its policy guard 
 
 from __future__ import annotations
 
-import asyncio
-from inspect import CORO_CREATED, getcoroutinestate
 from collections.abc import Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from graphql import FieldNode, GraphQLError, GraphQLObjectType, Undefined, located_error
-from graphql.pyutils import Path, inspect, is_awaitable, is_iterable
+from graphql.pyutils import Path, gather_with_cancel, inspect, is_awaitable, is_iterable
+
+from app.execution.awaiting import Unstarted, discard, is_unstarted
 
 if TYPE_CHECKING:
     from graphql import Executor
@@ -68,7 +71,7 @@ def execute_fields(run: Run, fields: list[FieldPlan], source: Any, path: Path | 
     pending = [key for key, value in data.items() if type(value) is CoroutineType]
     if not pending:
         return data
-    return _settle_in_turn(data, pending)
+    return _settle(data, pending)
 
 
 def _execute_into(data: dict[str, Any], run: Run, fields: list[FieldPlan], source: Any, path: Path | None) -> None:
@@ -93,52 +96,29 @@ def _execute_into(data: dict[str, Any], run: Run, fields: list[FieldPlan], sourc
         data[plan.key] = plan.execute(run, source, path)
 
 
-def discard(value: Any) -> None:
-    """Close a coroutine that will never be awaited, with the coroutines it was given to await
-    (a resolver's, a guard's): closing one that has not started leaves its arguments unawaited."""
-    if type(value) is not CoroutineType:
-        return
-    if getcoroutinestate(value) == CORO_CREATED and value.cr_frame is not None:
-        for argument in value.cr_frame.f_locals.values():
-            discard(argument)
-    value.close()
-
-
-async def _settle_in_turn(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    """Await one object's pending fields one after the other, in the query's order.
-
-    Not all at once: a task per field cost more than most fields (bench/README.md). Loads
-    still batch, because the items of a list are settled together (`_settle`) and each of
-    them reaches its next load in the same turn of the loop. After a failure that nulls this
-    object (a null for a non-null field) the fields not yet run are not run: the object is
-    null whatever they would give.
-    """
-    for index, key in enumerate(keys):
-        try:
-            data[key] = await data[key]
-        except BaseException:
-            for later in keys[index + 1 :]:
-                discard(data[later])
-            raise
-    return data
-
-
 async def _settle(container: Any, keys: list[Any]) -> Any:
-    """Await the coroutines at `keys` of `container` (a list's items) together: the loaders
-    batch across them. Every one is settled before an error propagates, so no work is left
-    running behind the answer and no error is recorded after it."""
+    """Await the coroutines at `keys` of `container` (an object's fields, a list's items) as
+    graphql-core's executor does: one as it is, several together (`gather_with_cancel`: when
+    one fails, the others are cancelled and settled before the failure propagates, so no work
+    is left running behind the answer). Together, they reach their loads in the same turn of
+    the event loop, and the loaders batch across them.
+
+    A coroutine cancelled before it started (a sibling failed first, or this object was
+    cancelled from above) is closed here with what it holds (app/execution/awaiting.py):
+    each is handed over as `Unstarted`, so the cancellation ends the task's own wrapper, and
+    the coroutine is still whole for `discard`."""
     if len(keys) == 1:
         container[keys[0]] = await container[keys[0]]
         return container
-    results = await asyncio.gather(*(container[k] for k in keys), return_exceptions=True)
-    failure: BaseException | None = None
+    try:
+        results = await gather_with_cancel(*(Unstarted(container[k]) for k in keys))
+    except BaseException:
+        for k in keys:
+            if is_unstarted(container[k]):
+                discard(container[k])
+        raise
     for k, result in zip(keys, results, strict=True):
-        if isinstance(result, BaseException):
-            failure = failure or result
-        else:
-            container[k] = result
-    if failure is not None:
-        raise failure
+        container[k] = result
     return container
 
 

@@ -12,7 +12,6 @@ from app.audit.record import State
 from app.auth.policy import Action
 from app.context import Context
 from app.domain.enums import HolderKind, LicenceStatus
-from app.errors import Forbidden
 from app.identifiers import parse_text
 from app.schema.record import LicenceType, PenaltyType, RecordLicenceInput, RecordPenaltyInput
 
@@ -39,36 +38,27 @@ def _written(context: Context, row: Any) -> None:
     context.audit.subject(HolderKind(row.holder_kind), row.holder_id, State.WRITTEN)
 
 
-def _authority(context: Context) -> str:
-    if context.principal.org is None:
-        raise Forbidden("access.role_records_none", role=context.principal.role)
-    return context.principal.org
+async def _record(context: Context, kind: str, action: Action, input: Any) -> Any:
+    """Record a decision of `kind` under the token's own authority. The action is authorised
+    once, by the service (app/decisions.py `record`), before anything is read or written."""
+    async with context.db.transaction() as conn:
+        row = await decisions.record(
+            conn, kind, _line(input), authority=context.principal.org or "",
+            authorize=_authorize(context, action), today=context.today,
+        )  # fmt: skip
+    _written(context, row)
+    return row
 
 
 async def record_licence(info: Info[Context, None], input: RecordLicenceInput) -> LicenceType:
     """Record a licence decision (行政许可) of the token's own authority."""
-    context = info.context
-    authorize = _authorize(context, Action.LICENCE_RECORD)
-    await authorize(context.principal.org or "")
-    async with context.db.transaction() as conn:
-        row = await decisions.record(
-            conn, "licence", _line(input), authority=_authority(context), authorize=authorize, today=context.today
-        )
-    _written(context, row)
-    return LicenceType.from_row(row, context.today)
+    row = await _record(info.context, "licence", Action.LICENCE_RECORD, input)
+    return LicenceType.from_row(row, info.context.today)
 
 
 async def record_penalty(info: Info[Context, None], input: RecordPenaltyInput) -> PenaltyType:
     """Record a penalty decision (行政处罚) of the token's own authority."""
-    context = info.context
-    authorize = _authorize(context, Action.PENALTY_RECORD)
-    await authorize(context.principal.org or "")
-    async with context.db.transaction() as conn:
-        row = await decisions.record(
-            conn, "penalty", _line(input), authority=_authority(context), authorize=authorize, today=context.today
-        )
-    _written(context, row)
-    return PenaltyType.from_row(row)
+    return PenaltyType.from_row(await _record(info.context, "penalty", Action.PENALTY_RECORD, input))
 
 
 async def repair_penalty(info: Info[Context, None], decision_number: str, reason: str) -> PenaltyType:

@@ -13,18 +13,14 @@ from what is the request's own (request id, time, duration, hashes). Values that
 request's own inside the data (an audit entry's `at`, `hash`...) are compared as present or
 null only, a certificate's `document` by its signed payload (each database has its own keys).
 
-Order. The errors, the masked/denied lists and the entry's subjects are compared as sets:
-their order is the order in which things happened, and that differs by design whenever two
-sibling fields both await (the database, a loader). graphql-core runs an object's fields
-concurrently (`gather`) and records an error or a disclosure when it happens, so one raised
-before its field's first await comes before one raised after, whatever the query's order, and
-among those raised after awaits the order is that in which the awaits finish (which query, on
-which connection, returns first). Plans settle an object's fields in turn, in the query's order
-(app/execution/run.py `_settle_in_turn`, kept for speed: a task per field costs more than most
-fields). So the order is the same when the fields with errors or disclosures do not await or
-are items of one list (both executors gather list items), and may differ otherwise; the spec
-does not define it (GraphQL spec, 7.1.2). Where a null propagates past pending siblings, what
-the nulled part records is not compared at all (`nulled_part_set_aside`).
+Order. The errors (message, locations, path, extensions), the masked/denied lists and the entry's
+subjects, disclosures and error codes are compared in order: they are listed in the order in
+which things happened, and plans settle an object's fields and a list's items as graphql-core
+does (app/execution/run.py `_settle`): each started in the query's order, those that await
+gathered with graphql-core's own `gather_with_cancel`. So the order in which awaits finish is the
+same on both sides: the same statements on one connection in turn (PostgreSQL) or on the loop
+(SQLite), the same loader batches. Where a null propagates past pending siblings, what the
+nulled part records is not compared at all (`nulled_part_set_aside`).
 
 Bounded and deterministic: `derandomize=True`, no example database, no deadline. The default
 (`XINZHENG_FUZZ_EXAMPLES`, 50 queries per role and database) takes about a minute; a longer run:
@@ -96,8 +92,6 @@ OWN_VALUES = {
 }  # fmt: skip
 # Fields of an audit entry that are the request's own: seq, request id, time, duration, hashes.
 OWN_ENTRY_FIELDS = {"seq", "requestId", "at", "durationMs", "prevHash", "hash"}
-# Fields of an audit entry listed in the order things happened (see the module's docstring).
-AS_SETS = {"subjects", "fieldsMasked", "fieldsDenied", "errorCodes"}
 
 PERSONS = [city.CITIZEN, city.BORROWER, city.STRANGER, "330105199007080011"]  # the last: a bad check digit
 ENTERPRISES = [city.TEA, city.FOOD, city.LOGISTICS, "91330100MA2H00001P", "91330106MA2H100017"]
@@ -182,10 +176,6 @@ def signed_payload(document: Any) -> Any:
     return payload
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def null_propagated(answer: dict[str, Any]) -> bool:
     """Did a null for a non-null field null a parent (an error's path runs through a null)?"""
     for error in answer["errors"]:
@@ -203,11 +193,11 @@ def nulled_part_set_aside(planned: dict[str, Any], unplanned: dict[str, Any]) ->
     """Where a null propagated, what each executor records of the nulled part is not compared.
 
     graphql-core, when a field's error nulls its parent, settles the sibling fields still pending
-    in the background (Executor.settle_in_background) if the error was raised at once, and cancels
-    them (gather_with_cancel) if it was raised after an await: they read, fail and record
-    disclosures or not depending on how far they got, racing with the answer. Plans settle an
-    object's fields in turn (app/execution/run.py `_settle_in_turn`): those before the failing
-    field run fully, those after it do not start. So the errors, the masked/denied lists and the
+    in the background (Executor.settle_in_background) if the error was raised at once: they read,
+    fail and record disclosures or not depending on how far they got, racing with the answer.
+    Plans close those siblings unstarted (app/execution/run.py `execute_fields`): no work is left
+    running behind an answer. (Raised after an await, both cancel the pending siblings alike.)
+    So the errors, the masked/denied lists and the
     entry's subjects, disclosures, error codes, outcome and access (purpose, consent, case: the
     first field that gave one) may differ; the data (the nulls) and
     everything else must not.
@@ -223,15 +213,12 @@ def nulled_part_set_aside(planned: dict[str, Any], unplanned: dict[str, Any]) ->
 def comparable(status: int, answer: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
     extensions = dict(answer.get("extensions", {}))
     extensions.pop("requestId", None)
-    for held_back in ("masked", "denied"):
-        if held_back in extensions:
-            extensions[held_back] = sorted(extensions[held_back], key=json.dumps)
     return {
         "status": status,
         "data": own_values_blanked(answer.get("data")),
-        "errors": sorted(answer.get("errors") or (), key=canonical),
-        "extensions": extensions,  # auditSeq alike
-        "entry": {k: sorted(v, key=canonical) if k in AS_SETS else v for k, v in entry.items() if k not in OWN_ENTRY_FIELDS},
+        "errors": answer.get("errors") or [],  # in order: message, locations, path, extensions (code)
+        "extensions": extensions,  # auditSeq alike; masked and denied in order
+        "entry": {k: v for k, v in entry.items() if k not in OWN_ENTRY_FIELDS},
     }
 
 
