@@ -146,10 +146,8 @@ def test_the_certificate_check_character_is_iso_7064_mod_37_36_as_stdnum_compute
     rng = random.Random(7064)
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     for _ in range(3000):
-        parts = [
-            credit_code_with_check("".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(17)))
-            for _ in range(2)
-        ]
+        codes = ("".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(17)) for _ in range(2))
+        parts = [credit_code_with_check(code) for code in codes]
         serial = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         built = CertificateIdentifier(parts[0] + f"{rng.randrange(1000):03d}", parts[1], serial, "001")
         body = f"{built.type_code}{built.issuer_code}{built.serial}{built.version}"
