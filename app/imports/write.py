@@ -1,8 +1,10 @@
 """The second pass of an import: upserts, in batches, in an order the foreign keys accept.
 
-Every write is `INSERT ... ON CONFLICT (natural key) DO UPDATE ... WHERE something differs`,
-sent with executemany. A row equal to the one on file is not touched at all, so importing the
-same input twice changes nothing. The caller holds the one transaction around all of it.
+Every write is `INSERT ... ON CONFLICT (natural key) DO UPDATE ... WHERE something differs`
+(`upsert_statement`, also the API's: app/decisions.py), sent by `Bulk` straight to the driver:
+executemany on SQLite, COPY into a temporary table then one INSERT ... SELECT on PostgreSQL.
+A row equal to the one on file is not touched at all, so importing the same input twice
+changes nothing. The caller holds the one transaction around all of it.
 """
 
 from __future__ import annotations
