@@ -233,7 +233,7 @@ def _signs(document: str | None, content: dict[str, Any]) -> bool:
 
 class Bulk:
     """One kind's upsert (`upsert_statement`) as the driver takes it: its SQL compiled once, each
-    row a tuple of database values made by the columns' own types (SQLAlchemy's bind processors).
+    row a list of database values made by the columns' own types (SQLAlchemy's bind processors).
 
     SQLite: the driver's executemany. PostgreSQL: the batch is copied (COPY, asyncpg's
     `copy_records_to_table`) into a temporary table of the import's own, dropped at commit,
