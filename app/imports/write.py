@@ -1,8 +1,10 @@
 """The second pass of an import: upserts, in batches, in an order the foreign keys accept.
 
-Every write is `INSERT ... ON CONFLICT (natural key) DO UPDATE ... WHERE something differs`,
-sent with executemany. A row equal to the one on file is not touched at all, so importing the
-same input twice changes nothing. The caller holds the one transaction around all of it.
+Every write is `INSERT ... ON CONFLICT (natural key) DO UPDATE ... WHERE something differs`
+(`upsert_statement`, also the API's: app/decisions.py), sent by `Bulk` straight to the driver:
+executemany on SQLite, COPY into a temporary table then one INSERT ... SELECT on PostgreSQL.
+A row equal to the one on file is not touched at all, so importing the same input twice
+changes nothing. The caller holds the one transaction around all of it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import base64
 import contextlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BindParameter, Table, Text, bindparam, cast, or_, select
+from sqlalchemy import JSON, BindParameter, Column, MetaData, Table, Text, bindparam, cast, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
@@ -65,7 +69,7 @@ class Writer:
         self.buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
         self.moved: set[Holder] = set()  # previous holders of decisions given to another
-        self.statements = {kind: upsert_statement(conn.dialect.name, k.table, k.conflict) for kind, k in KINDS.items()}
+        self.statements = {kind: Bulk(conn.dialect, k.table, k.conflict) for kind, k in KINDS.items()}
         self._in_flight: asyncio.Future[Any] | None = None
         self._added = 0
         self._sqlite_cache: int | None = None  # the connection's own cache size, given back at the end
@@ -199,7 +203,7 @@ class Writer:
 
     async def _send(self, kind: str, rows: list[dict[str, Any]]) -> None:
         await self._settle()  # the foreign keys of this batch may need the one before
-        self._in_flight = asyncio.ensure_future(self.conn.execute(self.statements[kind], rows))
+        self._in_flight = asyncio.ensure_future(self.statements[kind].write(self.conn, rows))
 
     async def _settle(self) -> None:
         if self._in_flight is not None:
@@ -227,15 +231,92 @@ def _signs(document: str | None, content: dict[str, Any]) -> bool:
         return False
 
 
-def upsert_statement(dialect: str, table: Table, conflict: Sequence[str]) -> Any:
-    """INSERT ... ON CONFLICT (natural key) DO UPDATE SET every other column, where one differs."""
+class Bulk:
+    """One kind's upsert (`upsert_statement`) as the driver takes it: its SQL compiled once, each
+    row a list of database values made by the columns' own types (SQLAlchemy's bind processors).
+
+    SQLite: the driver's executemany. PostgreSQL: the batch is copied (COPY, asyncpg's
+    `copy_records_to_table`) into a temporary table of the import's own, dropped at commit,
+    and upserted from there in one statement. Either way the same statement decides what
+    changes: a row equal to the one on file is not touched.
+    """
+
+    def __init__(self, dialect: Dialect, table: Table, conflict: Sequence[str]) -> None:
+        columns = written_columns(table, conflict)
+        self.copy = dialect.name == "postgresql"
+        self.staging = Table(f"xz_import_{table.name}", MetaData(), *(Column(c.name, c.type) for c in columns))
+        self.staged = False
+        quote = dialect.identifier_preparer.quote
+        self.create_staging = (
+            f"CREATE TEMPORARY TABLE {quote(self.staging.name)} ON COMMIT DROP AS "
+            f"SELECT {', '.join(quote(c.name) for c in columns)} FROM {quote(table.name)} WITH NO DATA"
+        )
+        self.empty_staging = f"TRUNCATE {quote(self.staging.name)}"
+        if self.copy:
+            stmt = upsert_statement(dialect.name, table, conflict, rows_from=select(*self.staging.c))
+        else:
+            stmt = upsert_statement(dialect.name, table, conflict)
+        compiled = stmt.compile(dialect=dialect, column_keys=[c.name for c in columns])
+        self.sql = str(compiled)
+        # The values in the order the statement (VALUES) or the copy (the staging table) takes them.
+        self.columns = [c.name for c in columns] if self.copy else list(compiled.positiontup or ())
+        types = {c.name: c.type for c in columns}
+        self.processors = [(name, types[name].dialect_impl(dialect).bind_processor(dialect)) for name in self.columns]
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        # A list, not a tuple: CPython keeps thousands of freed tuples of each size for reuse.
+        return [row[name] if p is None else p(row[name]) for name, p in self.processors]
+
+    async def write(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        values = [self.values(row) for row in rows]
+        raw: Any = (await conn.get_raw_connection()).driver_connection  # aiosqlite's or asyncpg's
+        with _refusals(conn.dialect.name, self.sql):
+            if not self.copy:
+                await raw.executemany(self.sql, values)
+                return
+            if not self.staged:
+                await raw.execute(self.create_staging)
+                self.staged = True
+            await raw.copy_records_to_table(self.staging.name, records=values, columns=self.columns)
+            await raw.execute(self.sql)
+            await raw.execute(self.empty_staging)
+
+
+@contextlib.contextmanager
+def _refusals(dialect: str, statement: str) -> Iterator[None]:
+    """The driver's own errors, as SQLAlchemy raises them from a statement it sends: DBAPIError."""
+    if dialect == "sqlite":
+        import sqlite3
+
+        errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    else:
+        import asyncpg
+
+        errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
+    try:
+        yield
+    except errors as e:
+        raise DBAPIError(statement, None, e) from e
+
+
+def upsert_statement(dialect: str, table: Table, conflict: Sequence[str], *, rows_from: Any = None) -> Any:
+    """INSERT ... ON CONFLICT (natural key) DO UPDATE SET every other column, where one differs.
+
+    `rows_from`: a SELECT of the `written_columns`, to insert its rows (else VALUES)."""
     insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     stmt = insert(table)
+    if rows_from is not None:
+        stmt = stmt.from_select([c.name for c in written_columns(table, conflict)], rows_from)
     update = [c.name for c in table.c if c.name not in conflict and c.name != "id"]  # id: the surrogate key
     differs = or_(*(_differs(table.c[name], stmt.excluded[name]) for name in update))
     return stmt.on_conflict_do_update(
         index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}, where=differs
     )
+
+
+def written_columns(table: Table, conflict: Sequence[str]) -> list[Column[Any]]:
+    """The columns an import row gives: all but a surrogate `id` (a consent's id is its natural key)."""
+    return [c for c in table.c if c.name != "id" or c.name in conflict]
 
 
 def _differs(current: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[bool]:

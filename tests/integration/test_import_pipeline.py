@@ -77,11 +77,11 @@ async def test_a_batch_the_database_refuses_half_way_leaves_nothing_written(
     """The refusal surfaces from the batch in flight, and the whole import rolls back."""
     build = write.upsert_statement
 
-    def refused_for_licences(dialect: str, table: Any, conflict: Any) -> Any:
+    def refused_for_licences(dialect: str, table: Any, conflict: Any, **how: Any) -> Any:
         return (
             text("INSERT INTO no_such_table VALUES (1)")
             if table.name == "licences"
-            else build(dialect, table, conflict)
+            else build(dialect, table, conflict, **how)
         )
 
     monkeypatch.setattr(write, "upsert_statement", refused_for_licences)

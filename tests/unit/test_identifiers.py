@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
+from stdnum.iso7064 import mod_37_36
 
 from app.domain.enums import Gender, HolderKind
 from app.identifiers import (
@@ -137,6 +139,24 @@ def test_a_certificate_identifier_is_built_from_its_parts() -> None:
     built = CertificateIdentifier("11100000000013338W011", "11430000006122244L", "20230000403", "001")
     assert str(built) == CERTIFICATES[0]
     assert parse_certificate_identifier(str(built)) == built
+
+
+def test_the_certificate_check_character_is_iso_7064_mod_37_36_as_stdnum_computes_it() -> None:
+    """The check is computed here from a table; python-stdnum's own function is the reference."""
+    rng = random.Random(7064)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for _ in range(3000):
+        codes = ("".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(17)) for _ in range(2))
+        parts = [credit_code_with_check(code) for code in codes]
+        serial = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        built = CertificateIdentifier(parts[0] + f"{rng.randrange(1000):03d}", parts[1], serial, "001")
+        body = f"{built.type_code}{built.issuer_code}{built.serial}{built.version}"
+        assert str(built)[-1] == mod_37_36.calc_check_digit(body)
+        assert parse_certificate_identifier(str(built)) == built
+        wrong = other_check(str(built), alphabet)
+        assert not mod_37_36.is_valid(body + wrong[-1])
+        with pytest.raises(InvalidIdentifier, match="check character"):
+            parse_certificate_identifier(wrong)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,19 @@ def test_signing_is_deterministic(police: tuple[IssuerKey, dict[str, Any]]) -> N
     assert key.sign(content()) == key.sign(content())
 
 
+def test_a_document_is_byte_for_byte_what_pyjwt_makes(police: tuple[IssuerKey, dict[str, Any]]) -> None:
+    """The header is made once a key, the rest per document: the same compact JWS as PyJWS.encode."""
+    key, _ = police
+    for typ, payload in (("JOSE", content()), ("statuslist+jwt", {"sub": "x", "iat": 1})):
+        raw = json.dumps(payload, default=str, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        made = jwt.api_jws.PyJWS().encode(raw, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, "typ": typ})
+        assert key.sign_bytes(raw, typ) == made
+    es256, _ = new_key_row(POLICE, ES256)  # ECDSA signatures differ each time: the signed part may not
+    raw = json.dumps({"a": 1}).encode()
+    made = jwt.api_jws.PyJWS().encode(raw, es256.private_key, algorithm="ES256", headers={"kid": es256.kid, "typ": "JOSE"})
+    assert es256.sign_bytes(raw, "JOSE").rsplit(".", 1)[0] == made.rsplit(".", 1)[0]
+
+
 def test_a_document_for_other_content_does_not_match_the_record(police: tuple[IssuerKey, dict[str, Any]]) -> None:
     key, jwk = police
     payload = verify_document(key.sign(content(number="X1")), keyset(jwk))
