@@ -183,6 +183,7 @@ class GraphQLView(GraphQL):
                 # Stopped (a lock held in the database, say): nothing it wrote stands, and like
                 # every request it is in the audit log. Not the caller's fault: no 4xx.
                 log.warning("request %s stopped after %g s", record.request_id, self.timeout)
+                await db.stop_reads()
                 await db.discard_writes()
                 body = error_body(ErrorCode.INTERNAL_SERVER_ERROR, Text("server.timeout", {"seconds": self.timeout}), language)
                 return await self._finish(record, db, context, body, 503, executed=True, media_type=media, language=language)

@@ -229,7 +229,8 @@ class RequestDatabase:
 
     def _send_turn(self) -> None:
         turn, self._turn = self._turn, []
-        self._track(self._send(turn))
+        if turn:  # else stopped (`stop_reads`)
+            self._track(self._send(turn))
 
     def _track(self, sending: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(sending)
@@ -314,6 +315,17 @@ class RequestDatabase:
                 held, self._held = self._held, None
                 assert self._postgres is not None
                 await self._postgres.release(held)
+
+    async def stop_reads(self) -> None:
+        """Cut off the reads in flight: the request ran out of time, and a read held up (by a lock
+        in the database, say) would hold up its end for as long. The connection they were on is
+        not lent again (`_asyncpg_records`)."""
+        turn, self._turn = self._turn, []
+        for *_, waiter in turn:
+            waiter.cancel()
+        for task in self._sending:
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
 
     async def discard_writes(self) -> None:
         """Roll back this request's writes, if any (it failed: none of them may stand)."""
