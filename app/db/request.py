@@ -219,15 +219,17 @@ class RequestDatabase:
         """Give the read connection back as soon as the answer is made, before the audit entry is
         written: a request waiting for its entry must not hold a connection the writer needs.
 
-        A read may still be running then: a loader's batch (app/resolvers/batching.py) goes on
-        when the fields waiting for it are cancelled (a null propagated past them). It ends
-        first, under the lock: lent to another request meanwhile, the connection would still be
-        busy with it ("another operation is in progress")."""
-        async with self._lock:
-            if self._held is not None:
-                held, self._held = self._held, None
-                assert self._postgres is not None
-                await self._postgres.release(held)
+        A read may still be running on it then: a loader's batch (app/resolvers/batching.py)
+        goes on when the fields waiting for it are cancelled (a null propagated past them, the
+        request's time ran out). Lent to another request, the connection would still be busy
+        with it ("another operation is in progress"); waiting for it could wait for a lock held
+        in the database. So it is closed instead, and the read fails with no one waiting for it."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            assert self._postgres is not None
+            if self._lock.locked():
+                held.broken = True
+            await self._postgres.release(held)
 
     async def discard_writes(self) -> None:
         """Roll back this request's writes, if any (it failed: none of them may stand)."""
