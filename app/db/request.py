@@ -157,6 +157,7 @@ class RequestDatabase:
         # Hot reads asked for in this turn of the loop, sent together at its end (`rows_soon`).
         self._turn: list[tuple[CompiledRead, tuple[str, list[Any]], Shape | None, asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[Any]] = set()
+        self._released = False  # release_reads has run: the request reads no more
         self._writer: AsyncConnection | None = None
         # SQLite: the audit writer's turn (app/audit/store.py), taken before the first write and
         # kept until the commit: an open write transaction holds the database's one writer lock,
@@ -207,6 +208,8 @@ class RequestDatabase:
 
     async def _hold(self) -> HeldConnection:
         """The request's read connection (under the lock: a connection runs one statement at a time)."""
+        if self._released:  # a connection taken now would never be given back
+            raise RuntimeError("a read after the request gave its read connection back")
         if self._held is None:
             self._held = await self._reader().acquire()
         return self._held
@@ -310,6 +313,7 @@ class RequestDatabase:
                 await asyncio.sleep(0)  # its turn is sent at the end of this one
             else:
                 await asyncio.gather(*self._sending, return_exceptions=True)
+        self._released = True
         async with self._lock:  # a read through SQLAlchemy
             if self._held is not None:
                 held, self._held = self._held, None
