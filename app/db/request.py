@@ -190,6 +190,7 @@ class RequestDatabase:
     def rows_soon(self, statement: Executable, params: Mapping[str, Any] | None = None, shape: Shape | None = None) -> asyncio.Future[Any]:
         """PostgreSQL: the rows of a read (passed through `shape`, if given), asked for now. A hot
         read goes with the other hot reads asked for in this turn of the loop, in one round trip."""
+        assert self._sqlite is None, "SQLite reads at once (rows_now)"
         reads = self._reader().reads
         read = None if reads is None else reads.get(statement)
         query = _bind(read, params)
