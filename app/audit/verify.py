@@ -162,7 +162,7 @@ async def stored_entries(conn: AsyncConnection) -> AsyncIterator[dict[str, Any]]
     while True:
         rows = (
             await conn.execute(select(*_ENTRY_COLUMNS).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(BATCH))
-        ).tuples().all()
+        ).all()  # rows behave as tuples (SQLAlchemy 2.1 deprecates `tuples()`)
         for row in rows:
             values = list(row)
             for i in _JSON_AT:
