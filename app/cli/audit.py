@@ -314,8 +314,7 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
 
     from app.audit.export import checkpoint_line, entry_line, header_line
     from app.audit.store import HEAD, audit_log, checkpoints
-    from app.audit.verify import entries
-    from app.audit.verify import checkpoint_row
+    from app.audit.verify import checkpoint_row, entries
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
 
