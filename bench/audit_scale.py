@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.audit import proofs  # noqa: E402
+from app.audit.chain import GENESIS  # noqa: E402
 from app.audit.merkle import Frontier  # noqa: E402
 from app.audit.store import AuditStore  # noqa: E402
 from app.auth.roles import Role  # noqa: E402
@@ -66,26 +67,21 @@ def entry(i: int, at: dt.datetime) -> tuple[dict[str, Any], list[dict[str, Any]]
 def fill(url: str, settings: Settings, count: int) -> None:
     """`count` entries, their tree and checkpoints, written with the store's own batch rows."""
     store = AuditStore(create_engine(settings), Ed25519PrivateKey.from_private_bytes(settings_key_bytes(settings)), 100)
-    head, frontier, start = None, Frontier(), dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-    class Head:
-        def __init__(self, seq: int, hash: str) -> None:
-            self.seq, self.hash = seq, hash
+    seq, prev, frontier, start = 0, GENESIS, Frontier(), dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
     async def write() -> None:
-        nonlocal head
+        nonlocal seq, prev
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             for first in range(0, count, CHUNK):
                 items = [entry(i, start + dt.timedelta(milliseconds=i)) for i in range(first, min(first + CHUNK, count))]
-                batch = store._prepare(head, frontier, items)
+                batch = store._prepare(seq, prev, frontier, items)
                 for statement, rows in batch.statements():
                     if rows:
                         await conn.execute(statement, rows)
-                last = batch.entries[-1]
-                head = Head(last["seq"], last["hash"])
+                seq, prev = batch.entries[-1]["seq"], batch.entries[-1]["hash"]
         await engine.dispose()
         await store.engine.dispose()
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, Row, bindparam, insert, select, text
+from sqlalchemy import Engine, Row, bindparam, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,7 +49,7 @@ from app.audit.merkle import Frontier, leaf_hash
 from app.audit.tree import INSERT_NODES, TreeError, node_rows, stored_frontier
 from app.db.hot import hot
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
-from app.db.write import Ordinary, Transaction, Writer
+from app.db.write import ADVISORY_LOCK, Ordinary, Transaction, Writer
 from app.observability.metrics import audit_appended
 
 log = logging.getLogger("xinzheng.audit")
@@ -67,7 +67,15 @@ MAX_BATCH = 200  # entries written in one transaction at most
 GATHER_TURNS = 4  # turns of the event loop a batch waits for more entries (see _flush_batches)
 # The append's statements, made once: a batch runs them on the driver, compiled once (app/db/write.py).
 HEAD = hot("audit_head", select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1))
-LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_later = audit_log.alias("later")
+# A row if the head is still the entry whose hash this is (hashes are unique): a batch made on
+# that head is written only then.
+HEAD_IS = hot(
+    "audit_head_is",
+    select(audit_log.c.seq).where(
+        audit_log.c.hash == bindparam("hash"), audit_log.c.seq == select(func.max(_later.c.seq)).scalar_subquery()
+    ),
+)
 INSERT_ENTRIES = insert(audit_log)
 INSERT_ACCESSES = insert(access_records)
 INSERT_CHECKPOINTS = insert(checkpoints)
@@ -235,10 +243,13 @@ class AuditStore:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if conn is None:
-                    async with self._writer.transaction() as tx:
+                    async with self._writer.transaction(lock=ADVISORY_LOCK_KEY) as tx:
                         return await self._append(tx, items)
                 async with conn.begin_nested():
-                    seqs = await self._append(Ordinary(conn), items)
+                    tx = Ordinary(conn)
+                    if self._postgres:
+                        await tx.execute(ADVISORY_LOCK, {"key": ADVISORY_LOCK_KEY})
+                    seqs = await self._append(tx, items)
                 await conn.commit()
                 return seqs
             except (IntegrityError, DBAPIError) as e:
@@ -252,11 +263,20 @@ class AuditStore:
         raise AuditWriteFailed("no attempts left")  # pragma: no cover
 
     async def _append(self, tx: Transaction, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int]:
-        if self._postgres:
-            await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
+        """The batch's rows, in a transaction that holds the append's lock (or SQLite's writer lock)."""
+        kept = self._tree
+        if kept is not None:
+            # Most often the head is still the one this process left: the batch is made on it,
+            # and written only if it still is (on PostgreSQL the check and the inserts are one
+            # statement). If it is not, the head is read and the batch made again.
+            (seq, hash_), frontier = kept
+            batch = self._prepare(seq, hash_, frontier.copy(), items)
+            if await tx.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
+                self._appended = True
+                return batch.seqs
         head = await tx.first(HEAD)
         frontier, caught_up = await self._frontier(tx, head)
-        batch = self._prepare(head, frontier, items)
+        batch = self._prepare(head.seq if head else 0, head.hash if head else GENESIS, frontier, items)
         batch.nodes[:0] = caught_up
         for statement, rows in batch.statements():
             await tx.execute(statement, rows)
@@ -281,11 +301,12 @@ class AuditStore:
         return frontier, made
 
     def _prepare(
-        self, head: Row[Any] | None, frontier: Frontier, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+        self, seq: int, prev: str, frontier: Frontier, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]
     ) -> Batch:
-        """The rows that extend the chain and the tree at `head` with these entries (pure: no I/O).
-        `frontier`, the tree at `head`, is extended in place and kept for the next batch."""
-        seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        """The rows that extend the chain and the tree at the head (`seq`, its hash `prev`; 0 and
+        GENESIS for none) with these entries (pure: no I/O). `frontier`, the tree at the head, is
+        extended in place and kept for the next batch (whose head check fails if this one is
+        not written)."""
         batch = Batch()
         for fields, subject_accesses in items:
             seq += 1
@@ -316,9 +337,7 @@ class AuditStore:
         Under the append's lock (and SQLite's turn): one checkpoint a size. Raises AuditWriteFailed."""
         async with self._signing, self.turn or contextlib.nullcontext():
             try:
-                async with self._signer.transaction() as tx:
-                    if self._postgres:
-                        await tx.execute(LOCK, {"key": ADVISORY_LOCK_KEY})
+                async with self._signer.transaction(lock=ADVISORY_LOCK_KEY) as tx:
                     head = await tx.first(HEAD)
                     last = await tx.first(LAST_CHECKPOINT)
                     if head is None or (last is not None and last.seq >= head.seq):

@@ -4,14 +4,18 @@ SQLAlchemy compiles each statement once per database and set of parameter keys, 
 public API (`compile(...)`, the compiled `string`, `positiontup` and `binds`); kept are its SQL,
 the order of its parameters and their converters (app/db/convert.py). A writer's reads are hot
 reads (app/db/hot.py), compiled by app/db/read.py.
+
+On PostgreSQL, several INSERTs and the read they depend on also go as one statement
+(`CompiledTogether`): one round trip where each took its own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Select
+from sqlalchemy import Executable, Insert, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -30,6 +34,7 @@ class CompiledWrite:
         self.statement = statement  # kept alive: its id is part of the cache's key
         self.sql = sql
         self._slots = tuple(slots)  # (key, converter or None), in the order of the placeholders
+        self.keys = tuple(key for key, _ in self._slots)
 
     def args(self, params: Params) -> list[Any]:
         return [params[key] if convert is None else convert(params[key]) for key, convert in self._slots]
@@ -68,6 +73,66 @@ def compile_write(statement: Executable, dialect: Dialect, keys: Sequence[str]) 
     return CompiledWrite(statement, compiled.string, slots)
 
 
+class CompiledTogether:
+    """INSERTs into several tables, done only if a read finds a row, as one PostgreSQL statement:
+
+        WITH ok AS (SELECT EXISTS (<read>) AS ok),
+             i0 AS (INSERT INTO t0 (a, b) SELECT * FROM unnest($3::BIGINT[], $4::VARCHAR[])
+                    WHERE (SELECT ok FROM ok)),
+             ...
+        SELECT ok FROM ok
+
+    Each table's rows go as one array per column, each value converted as the table's own
+    INSERT converts it (`CompiledWrite`), so the rows stored are the same. The arrays are cast
+    to the columns' types without their lengths: a cast to VARCHAR(n) would cut a longer value
+    short, where the INSERT must refuse it as the single-row one does. The read sees the
+    database as it was when the statement began; the statement's rows are one change, all or
+    none.
+    """
+
+    def __init__(self, sql: str, condition: CompiledRead, writes: Sequence[CompiledWrite]) -> None:
+        self.sql = sql
+        self._condition = condition
+        self._writes = tuple(writes)
+
+    def args(self, params: Params, row_sets: Sequence[Sequence[Params]]) -> list[Any]:
+        query = self._condition.bind(params)
+        if query is None:
+            raise ValueError("a parameter of this read is missing")
+        args = query[1]
+        for write, rows in zip(self._writes, row_sets, strict=True):
+            args.extend(list(column) for column in zip(*write.many(rows), strict=True))
+        return args
+
+
+_LENGTH = re.compile(r"\(\s*\d+(\s*,\s*\d+)?\s*\)")
+
+
+def compile_together(
+    condition: CompiledRead, inserts: Sequence[tuple[Table, CompiledWrite]], dialect: Dialect
+) -> CompiledTogether:
+    """The statement of `CompiledTogether` for PostgreSQL. The read must bind a fixed number of
+    parameters (no IN list), numbered first."""
+    sql = condition.fixed_sql
+    numbers = sorted({int(n) for n in re.findall(r"\$(\d+)", sql or "")})
+    if sql is None or "'" in sql or numbers != list(range(1, len(numbers) + 1)):
+        raise ValueError(f"{condition.name}: a read that cannot go first in a statement")
+    offset = len(numbers)
+    quote = dialect.identifier_preparer
+    parts = [f"ok AS (SELECT EXISTS ({sql}) AS ok)"]
+    for i, (table, write) in enumerate(inserts):
+        columns = [table.c[key] for key in write.keys]
+        arrays = []
+        for column in columns:
+            offset += 1
+            arrays.append(f"${offset}::{_LENGTH.sub('', column.type.compile(dialect=dialect))}[]")
+        parts.append(
+            f"i{i} AS (INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) "
+            f"SELECT * FROM unnest({', '.join(arrays)}) WHERE (SELECT ok FROM ok))"
+        )
+    return CompiledTogether("WITH " + ", ".join(parts) + " SELECT ok FROM ok", condition, [w for _, w in inserts])
+
+
 class Compiled:
     """The statements of one database compiled for the driver, by statement (and keys)."""
 
@@ -75,6 +140,7 @@ class Compiled:
         self.dialect = dialect
         self._writes: dict[tuple[int, tuple[str, ...]], CompiledWrite] = {}
         self._reads: dict[int, CompiledRead] = {}
+        self._together: dict[tuple[Any, ...], CompiledTogether] = {}
 
     def write(self, statement: Executable, keys: Sequence[str]) -> CompiledWrite:
         key = (id(statement), tuple(keys))
@@ -97,6 +163,25 @@ class Compiled:
         with the keys of the first, as SQLAlchemy's executemany takes them), and the sets."""
         rows: Sequence[Params] = [params] if isinstance(params, Mapping) else params
         return self.write(statement, list(rows[0])), rows
+
+    def together(
+        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
+    ) -> tuple[CompiledTogether, list[Any]]:
+        """The one statement of `CompiledTogether` for these INSERTs (each with its non-empty list
+        of rows, with the keys of the first) and this hot read, and its arguments."""
+        writes = [(statement, self.write(statement, list(rows[0]))) for statement, rows in inserts]
+        key = (id(condition), *((id(s), w.keys) for s, w in writes))
+        together = self._together.get(key)
+        if together is None:
+            tables = []
+            for statement, write in writes:
+                if not isinstance(statement.table, Table):
+                    raise ValueError(f"only an INSERT into a table goes with others: {write.sql}")
+                tables.append((statement.table, write))
+            together = compile_together(self.read(condition), tables, self.dialect)
+            if len(self._together) < MAX_STATEMENTS:
+                self._together[key] = together
+        return together, together.args(params, [rows for _, rows in inserts])
 
     def read(self, statement: Select[Any]) -> CompiledRead:
         """A hot read (app/db/hot.py), compiled for this database's driver."""

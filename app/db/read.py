@@ -93,6 +93,11 @@ class CompiledRead:
         self.row = row_class(name, [key for key, _ in columns])
         self._convert = tuple((i, f) for i, (_, f) in enumerate(columns) if f is not None)
 
+    @property
+    def fixed_sql(self) -> str | None:
+        """Its SQL, if that is one text whatever the parameters (no IN list to expand), else None."""
+        return self._sql
+
     def bind(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL and its positional arguments, or None if a parameter is missing.
 

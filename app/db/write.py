@@ -16,8 +16,9 @@ audit store keeps it while entries keep coming). A transaction, on the driver:
 - SQLite, through sqlite3 (with the driver's own transaction handling off, as app/db/session.py
   sets it): BEGIN IMMEDIATE, so the writer lock is taken first, waiting for it at most the
   connection's busy timeout; then COMMIT.
-- PostgreSQL, through asyncpg: asyncpg's own transaction, at the server's default isolation as
-  SQLAlchemy's would be.
+- PostgreSQL, through asyncpg: BEGIN (at the server's default isolation, as SQLAlchemy's would
+  be), with the advisory lock it is asked for in the same round trip; then COMMIT. `insert_if`
+  sends its read and its INSERTs as one statement (app/db/compiled.py `CompiledTogether`).
 A failed statement rolls the transaction back, then is raised as SQLAlchemy's exception of its
 kind (app/db/errors.py: a DBAPIError, or a StatementError for a value its type refuses), the
 connection invalidated if it was lost or its state is unknown (no transaction began, or its end
@@ -34,7 +35,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 
-from sqlalchemy import Connection, Engine, Executable, Row, Select
+from sqlalchemy import Connection, Engine, Executable, Insert, Row, Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.compiled import Compiled
@@ -45,6 +46,8 @@ from app.db.read import fetch_asyncpg
 # deferred transaction that has read the head could not upgrade to write while another process
 # writes, and would fail without waiting (SQLITE_BUSY).
 SQLITE_BEGIN = "BEGIN IMMEDIATE"
+# PostgreSQL: an advisory lock held to the end of the transaction (`Writer.transaction(lock=...)`).
+ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 Params = Mapping[str, Any]
 
@@ -56,6 +59,23 @@ class Transaction(Protocol):
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         """One statement; with a list of parameter sets, once per set (executemany)."""
+
+    async def insert_if(
+        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
+    ) -> bool:
+        """Only if the hot read `condition` finds a row: each INSERT with its (non-empty) rows.
+        Returns whether it found one. On PostgreSQL through asyncpg, all in one statement."""
+
+
+async def _insert_if(
+    tx: Transaction, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
+) -> bool:
+    """`Transaction.insert_if` as a read, then each INSERT in turn."""
+    if await tx.first(condition, params) is None:
+        return False
+    for statement, rows in inserts:
+        await tx.execute(statement, rows)
+    return True
 
 
 class Ordinary:
@@ -70,6 +90,8 @@ class Ordinary:
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         await self.conn.execute(statement, params)
 
+    insert_if = _insert_if
+
 
 class _OrdinarySync:
     """The same on a sync Connection (SQLite's writer engine)."""
@@ -82,6 +104,8 @@ class _OrdinarySync:
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         self.conn.execute(statement, params)
+
+    insert_if = _insert_if
 
 
 class _SQLiteTransaction:
@@ -135,9 +159,11 @@ class _SQLiteTransaction:
             self.refused(error, write.sql, rows)
         self.run(write.sql, args, many=len(rows) > 1)
 
+    insert_if = _insert_if
+
 
 class _AsyncpgTransaction:
-    """Statements on asyncpg itself, inside asyncpg's transaction."""
+    """Statements on asyncpg itself, inside a transaction begun by hand (`_Begun`)."""
 
     def __init__(self, conn: AsyncConnection, driver: Any, compiled: Compiled) -> None:
         self.conn = conn
@@ -193,6 +219,39 @@ class _AsyncpgTransaction:
         except Exception as error:
             await self.fail(error, write.sql, args)
 
+    async def insert_if(
+        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
+    ) -> bool:
+        try:
+            together, args = self.compiled.together(condition, params, inserts)
+        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
+            await self.refused(error, "insert_if", inserts)
+        try:
+            return bool(await self.driver.fetchval(together.sql, *args))
+        except Exception as error:
+            await self.fail(error, together.sql, args)
+
+
+class _Begun:
+    """A transaction on asyncpg begun by hand, so that BEGIN and the advisory lock are one round
+    trip (a simple query of two statements: asyncpg's Transaction sends BEGIN alone)."""
+
+    def __init__(self, driver: Any, lock: int | None) -> None:
+        self.driver = driver
+        self.begin = "BEGIN" if lock is None else f"BEGIN; SELECT pg_advisory_xact_lock({int(lock)})"
+
+    async def start(self) -> None:
+        await self.driver.execute(self.begin)
+
+    async def commit(self) -> None:
+        # COMMIT of a transaction that failed rolls it back, and says so instead of failing.
+        status = await self.driver.execute("COMMIT")
+        if status != "COMMIT":
+            raise RuntimeError(f"the transaction did not commit: {status}")
+
+    async def rollback(self) -> None:
+        await self.driver.execute("ROLLBACK")
+
 
 class Writer:
     """One pooled connection for a run of write transactions, on the driver where it can be.
@@ -231,16 +290,19 @@ class Writer:
         self._compiled = Compiled((sqlite or engine.sync_engine).dialect)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, lock: int | None = None) -> AsyncIterator[Transaction]:
         """A transaction, committed when the block ends; rolled back if it raises, and the
-        connection given back (invalidated if its state is unknown)."""
+        connection given back (invalidated if its state is unknown).
+
+        `lock`: on PostgreSQL, the transaction first takes this advisory lock (held to its end);
+        SQLite's transaction holds the database's writer lock already."""
         ok = False
         try:
             if self.sqlite is not None:
                 async with self._sqlite_transaction() as tx:
                     yield tx
             else:
-                async with self._async_transaction() as tx:
+                async with self._async_transaction(lock) as tx:
                     yield tx
             ok = True
         finally:
@@ -271,24 +333,28 @@ class Writer:
             tx.cursor.close()
 
     @contextlib.asynccontextmanager
-    async def _async_transaction(self) -> AsyncIterator[Transaction]:
+    async def _async_transaction(self, lock: int | None) -> AsyncIterator[Transaction]:
         if self._conn is None:
             self._conn = await self.engine.connect()
         conn = self._conn
+        postgres = conn.dialect.name == "postgresql"
         if self.ordinary or conn.dialect.driver != "asyncpg":
             async with conn.begin():
-                yield Ordinary(conn)
+                ordinary = Ordinary(conn)
+                if lock is not None and postgres:
+                    await ordinary.execute(ADVISORY_LOCK, {"key": lock})
+                yield ordinary
             return
         if self._driver is None:
             self._driver = (await conn.get_raw_connection()).driver_connection
         tx = _AsyncpgTransaction(conn, self._driver, self._compiled)
         try:
+            transaction = _Begun(self._driver, lock)
             try:
-                transaction = self._driver.transaction()  # refused at once if the connection is closed
                 await transaction.start()
             except Exception as error:
                 tx.broken = True  # no transaction to roll back: the connection's state is unknown
-                await tx.fail(error, "BEGIN", ())
+                await tx.fail(error, transaction.begin, ())
             tx.transaction = transaction
             yield tx
             transaction, tx.transaction = tx.transaction, None

@@ -241,6 +241,51 @@ async def test_an_entry_its_column_refuses_fails_alone(empty_database_url: str, 
     assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
 
 
+async def test_on_the_head_it_left_a_refused_value_fails_its_entry_alone(empty_database_url: str) -> None:
+    """Once the store knows the head, a batch goes as one statement on PostgreSQL: a value its
+    column refuses (a naive timestamp; a request id longer than its VARCHAR(64)) still fails its
+    own entry alone, and a value is never cut to fit."""
+    long_id = "r" * 65
+    async with audit_store(empty_database_url) as store:
+        assert await append_batch(store, [item(0)]) == [1]  # the head is now the store's own
+        items = [item(i) for i in range(1, 6)]
+        fields, accesses = items[1]
+        items[1] = ({**fields, "at": fields["at"].replace(tzinfo=None)}, accesses)
+        items[3] = ({**items[3][0], "requestId": long_id}, items[3][1])
+        results = await asyncio.gather(*(store.append(f, a) for f, a in items), return_exceptions=True)
+        assert isinstance(results[1], AuditWriteFailed) and str(results[1]) == "StatementError"
+        stored = [e["requestId"] for e in await stored_entries(empty_database_url)]
+        if backend(empty_database_url) == "postgresql":  # SQLite does not enforce VARCHAR(n)
+            assert isinstance(results[3], AuditWriteFailed) and "too long" in str(results[3])
+            assert results[:1] + results[2:3] + results[4:] == [2, 3, 4]
+            assert stored == ["req-0000", "req-0001", "req-0003", "req-0005"]
+        else:
+            assert stored == ["req-0000", "req-0001", "req-0003", long_id, "req-0005"]
+    assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
+
+
+async def test_postgresql_a_batch_on_the_head_it_left_is_three_round_trips(postgres_url: str) -> None:
+    """BEGIN with the advisory lock; the head check and every insert as one statement; COMMIT."""
+    async with audit_store(postgres_url) as store:
+        sent: list[str] = []
+
+        def log_queries(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.driver_connection.add_query_logger(lambda query: sent.append(query.query))
+
+        event.listen(store.engine.sync_engine, "connect", log_queries)
+        assert await append_batch(store, [item(0)]) == [1]
+        assert await append_batch(store, [item(1)]) == [2]  # asyncpg learns the arrays' types once
+        sent.clear()
+        assert await append_batch(store, [item(i) for i in range(2, 8)]) == list(range(3, 9))
+        assert len(sent) == 3, sent
+        assert sent[0] == f"BEGIN; SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"
+        assert sent[1].startswith("WITH ok AS") and sent[2] == "COMMIT"
+        for table in ("audit_log", "audit_tree", "access_records", "audit_checkpoints"):  # entry 7 is checkpointed
+            assert f"INSERT INTO {table} " in sent[1]
+    assert len(await stored_entries(postgres_url)) == 8
+    assert xinzheng("audit", "verify", database_url=postgres_url).returncode == 0
+
+
 @pytest.fixture
 def sqlite_url(databases: DatabaseFactory) -> str:
     if databases.backend != "sqlite":
@@ -326,19 +371,32 @@ def postgres_url(databases: DatabaseFactory) -> str:
 async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_retry(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As a second process would, were it not for the advisory lock: between this append's read
-    of the head and its insert, another writer commits the entry after that head. The insert
-    fails on `seq` (pk_audit_log), and the append tries again on the new head."""
+    """As a second process would, were it not for the advisory lock, another writer commits the
+    entry after the head twice: just before this append's head check and insert (one statement),
+    which then inserts nothing and reads the head; and between that read and its insert, which
+    then fails on `seq` (pk_audit_log). The append tries again on the new head."""
     url = postgres_url
     async with audit_store(url) as store, audit_store(url) as rival:
         assert await append_batch(store, [item(0)]) == [1]
         writer = store._writer
         real = writer.transaction
-        raced = False
+        rivals = [item(1), item(4)]
+
+        async def race(tx: Transaction) -> None:
+            head = await tx.first(HEAD)
+            frontier, _ = await rival._frontier(tx, head)
+            batch = rival._prepare(head.seq, head.hash, frontier, [rivals.pop(0)])
+            engine = create_async_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    for insert, rows in batch.statements():
+                        await conn.execute(insert, rows)
+            finally:
+                await engine.dispose()
 
         @contextlib.asynccontextmanager
-        async def racing() -> AsyncIterator[Transaction]:
-            async with real() as tx:
+        async def racing(lock: int | None = None) -> AsyncIterator[Transaction]:
+            async with real(lock=None) as tx:  # the lock would keep the rival waiting
                 yield Racing(tx)
 
         class Racing:
@@ -346,26 +404,23 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
                 self.tx = tx
                 self.execute = tx.execute
 
+            async def insert_if(self, *args: Any) -> bool:
+                if len(rivals) == 2:
+                    await race(self.tx)
+                return await self.tx.insert_if(*args)
+
             async def first(self, statement: Any, params: Any = None) -> Any:
-                nonlocal raced
                 head = await self.tx.first(statement, params)
-                if not raced:
-                    raced = True
-                    frontier, _ = await rival._frontier(self.tx, head)
-                    batch = rival._prepare(head, frontier, [item(1)])
-                    engine = create_async_engine(url)
-                    try:
-                        async with engine.begin() as conn:
-                            for insert, rows in batch.statements():
-                                await conn.execute(insert, rows)
-                    finally:
-                        await engine.dispose()
+                if statement is HEAD and len(rivals) == 1:
+                    await race(self.tx)
                 return head
 
         monkeypatch.setattr(writer, "transaction", racing)
-        assert await append_batch(store, [item(2), item(3)]) == [3, 4]
-        assert raced
-    assert [e["requestId"] for e in await stored_entries(url)] == ["req-0000", "req-0001", "req-0002", "req-0003"]
+        assert await append_batch(store, [item(2), item(3)]) == [4, 5]
+        assert not rivals
+    assert [e["requestId"] for e in await stored_entries(url)] == [
+        "req-0000", "req-0001", "req-0004", "req-0002", "req-0003",
+    ]  # fmt: skip
     assert xinzheng("audit", "verify", database_url=url).returncode == 0
 
 
