@@ -14,13 +14,17 @@ a commit is shared while every caller still waits for its own entry to be durabl
 
 A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy
 (app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
-mutation's transaction through SQLAlchemy.
+mutation's transaction through SQLAlchemy. A batch is made on the head this process left, and
+written only if that is still the head (`HEAD_IS`): on PostgreSQL the check and every insert are
+one statement, so a batch is three round trips (BEGIN with the lock, that statement, COMMIT).
+When another process moved the head, the head and the tree's frontier are read (a read each),
+and while other processes keep moving it, read first.
 
 Each entry is also a leaf of the log's Merkle tree (app/audit/merkle.py): the batch writes the
 complete subtrees its entries complete, and a signed checkpoint (a C2SP note of the tree's size
 and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every`. What the
 tree looks like at the head (its frontier) is kept between batches, keyed by the head's seq and
-hash, and read again (a few rows) when another process moved the head. `sign_head` signs the
+hash, and read again (one read of a few rows) when another process moved the head. `sign_head` signs the
 head now, under the same lock as the append, so that no two checkpoints ever have one size; a
 timer (`start`) calls it every `checkpoint_interval` seconds when this process appended since.
 """
@@ -46,7 +50,7 @@ from app import clock
 from app.audit import keys, note
 from app.audit.chain import GENESIS, canonical
 from app.audit.merkle import Frontier, leaf_hash
-from app.audit.tree import INSERT_NODES, TreeError, node_rows, stored_frontier
+from app.audit.tree import INSERT_NODES, TreeError, frontier_at, node_rows, stored_frontier
 from app.db.hot import hot
 from app.db.models import AccessRecord, AuditCheckpoint, AuditEntry
 from app.db.write import ADVISORY_LOCK, Ordinary, Transaction, Writer
@@ -102,6 +106,10 @@ class AuditWriteFailed(Exception):
     """The entry could not be written: the request must fail closed."""
 
 
+class HeadMoved(Exception):
+    """Another writer extended the head between its read and the batch's insert: try again."""
+
+
 def to_row(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {column: entry[name] for name, column in COLUMNS.items()}
 
@@ -145,6 +153,7 @@ class AuditStore:
         self.origin = origin
         # The tree at the head this process last wrote or read: (seq, hash) -> its frontier.
         self._tree: tuple[tuple[int, str], Frontier] | None = None
+        self._moved = False  # another process moved the head last time: read it before a batch
         self._appended = False  # since the timer last signed
         self._timer: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
@@ -252,10 +261,10 @@ class AuditStore:
                     seqs = await self._append(tx, items)
                 await conn.commit()
                 return seqs
-            except (IntegrityError, DBAPIError) as e:
+            except (IntegrityError, DBAPIError, HeadMoved) as e:
                 # Another process took this seq first (or SQLite's writer lock was busy):
                 # try again on the new head. Anything else is a failure to write.
-                if not _contention(e) or attempt == MAX_ATTEMPTS - 1:
+                if not (isinstance(e, HeadMoved) or _contention(e)) or attempt == MAX_ATTEMPTS - 1:
                     raise AuditWriteFailed(str(getattr(e, "orig", e))) from e
                 await asyncio.sleep(0.005 * (attempt + 1))
             except Exception as e:
@@ -265,21 +274,26 @@ class AuditStore:
     async def _append(self, tx: Transaction, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int]:
         """The batch's rows, in a transaction that holds the append's lock (or SQLite's writer lock)."""
         kept = self._tree
-        if kept is not None:
+        if kept is not None and not self._moved:
             # Most often the head is still the one this process left: the batch is made on it,
             # and written only if it still is (on PostgreSQL the check and the inserts are one
-            # statement). If it is not, the head is read and the batch made again.
+            # statement). If it is not, the head is read and the batch made again; and while
+            # other processes keep moving the head, it is read first.
             (seq, hash_), frontier = kept
             batch = self._prepare(seq, hash_, frontier.copy(), items)
             if await tx.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
                 self._appended = True
                 return batch.seqs
         head = await tx.first(HEAD)
+        self._moved = kept is not None and head is not None and kept[0] != (head.seq, head.hash)
         frontier, caught_up = await self._frontier(tx, head)
         batch = self._prepare(head.seq if head else 0, head.hash if head else GENESIS, frontier, items)
         batch.nodes[:0] = caught_up
-        for statement, rows in batch.statements():
-            await tx.execute(statement, rows)
+        if head is None:  # the first entry: `seq` 1 can be written once only
+            for statement, rows in batch.statements():
+                await tx.execute(statement, rows)
+        elif not await tx.insert_if(HEAD_IS, {"hash": head.hash}, batch.statements()):
+            raise HeadMoved("another writer moved the head")  # under the lock: one that does not take it
         self._appended = True
         return batch.seqs
 
@@ -291,6 +305,9 @@ class AuditStore:
             return Frontier(), []
         if self._tree is not None and self._tree[0] == (head.seq, head.hash):
             return self._tree[1].copy(), []
+        at_head = await frontier_at(tx, head.seq)
+        if at_head is not None:
+            return at_head, []
         frontier = await stored_frontier(tx)
         made: list[dict[str, Any]] = []
         while frontier.size < head.seq:

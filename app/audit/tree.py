@@ -33,6 +33,13 @@ LAST_NODE = hot(
 NODE = hot(
     "audit_tree_node", select(tree.c.hash).where(tree.c.level == bindparam("level"), tree.c.idx == bindparam("idx"))
 )
+# The nodes whose levels and indexes are among these (the frontier's pairs are among them).
+NODES_AMONG = hot(
+    "audit_tree_nodes_among",
+    select(tree.c.level, tree.c.idx, tree.c.hash).where(
+        tree.c.level.in_(bindparam("levels", expanding=True)), tree.c.idx.in_(bindparam("idxs", expanding=True))
+    ),
+)
 
 
 class TreeError(Exception):
@@ -41,6 +48,19 @@ class TreeError(Exception):
 
 def node_rows(made: list[tuple[int, int, bytes]]) -> list[dict[str, Any]]:
     return [{"level": level, "idx": idx, "hash": h.hex()} for level, idx, h in made]
+
+
+async def frontier_at(tx: Transaction, size: int) -> Frontier | None:
+    """The tree of `size` leaves as stored, in one read; None if it lacks one of its nodes (it
+    lags the log: see the store's catch-up)."""
+    wanted = Frontier.nodes(size)
+    if not wanted:
+        return Frontier()
+    params = {"levels": sorted({level for level, _ in wanted}), "idxs": sorted({idx for _, idx in wanted})}
+    found = {(r.level, r.idx): r.hash for r in await tx.all(NODES_AMONG, params)}
+    if any(node not in found for node in wanted):
+        return None
+    return Frontier(size, [bytes.fromhex(found[node]) for node in wanted])
 
 
 async def stored_frontier(tx: Transaction) -> Frontier:

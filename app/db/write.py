@@ -57,6 +57,8 @@ class Transaction(Protocol):
 
     async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None: ...
 
+    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]: ...
+
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         """One statement; with a list of parameter sets, once per set (executemany)."""
 
@@ -87,6 +89,9 @@ class Ordinary:
     async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
         return (await self.conn.execute(statement, params)).first()
 
+    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Row[Any]]:
+        return (await self.conn.execute(statement, params)).all()
+
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         await self.conn.execute(statement, params)
 
@@ -101,6 +106,9 @@ class _OrdinarySync:
 
     async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
         return self.conn.execute(statement, params).first()
+
+    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Row[Any]]:
+        return self.conn.execute(statement, params).all()
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         self.conn.execute(statement, params)
@@ -142,14 +150,17 @@ class _SQLiteTransaction:
             self.broken = True
 
     async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
+        rows = await self.all(statement, params)
+        return rows[0] if rows else None
+
+    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
         read = self.compiled.read(statement)
         query = read.bind(params or {})
         if query is None:
             raise ValueError("a parameter of this read is missing")
         sql, args = query
         self.run(sql, args)
-        rows = read.rows(self.cursor.fetchall())
-        return rows[0] if rows else None
+        return read.rows(self.cursor.fetchall())
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         write, rows = self.compiled.write_for(statement, params)
@@ -192,6 +203,10 @@ class _AsyncpgTransaction:
             self.broken = True
 
     async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
+        rows = await self.all(statement, params)
+        return rows[0] if rows else None
+
+    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
         read = self.compiled.read(statement)
         query = read.bind(params or {})
         if query is None:
@@ -201,8 +216,7 @@ class _AsyncpgTransaction:
             records = await fetch_asyncpg(self.driver, sql, args)
         except Exception as error:
             await self.fail(error, sql, args)
-        rows = read.rows(records)
-        return rows[0] if rows else None
+        return read.rows(records)
 
     async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
         write, rows = self.compiled.write_for(statement, params)
