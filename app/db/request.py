@@ -13,9 +13,10 @@ is counted, with the time it took, in `statements` and `seconds`.
 
 On PostgreSQL the hot reads asked for in one turn of the event loop go to the server together,
 as one statement (`rows_soon`, app/db/read.py `fused`): a bank's credit query asks for the
-consent and the person in one turn, and for the person's score, penalties and licences in the
-next, so it costs two round trips where it cost five. Each read keeps its own SQL, parameters
-and rows; only the trip is shared.
+consent, the person, and the person's score, penalties and licences in one turn (the gate asks
+for the rows of the selected fields with the consent: app/auth/gate.py `_reads_soon`), so it
+costs one round trip where it cost five. Each read keeps its own SQL, parameters and rows; only
+the trip is shared.
 
 Writes (mutations) go to a connection of their own whose transaction stays open until the
 request ends, so that the view can append the audit entry to it and commit both together.

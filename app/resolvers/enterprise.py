@@ -8,6 +8,7 @@ from app.auth.policy import REGISTER_VIEW
 from app.context import Context
 from app.identifiers import parse_credit_code, parse_text
 from app.resolvers.loaders import _ENTERPRISE, enterprises
+from app.resolvers.selection import selected_fields
 from app.schema.access import AccessInput
 from app.schema.enterprise import EnterpriseType
 from app.schema.pagination import Connection, Page, decode_cursor, encode_cursor, page_size
@@ -21,7 +22,7 @@ async def enterprise(
 ) -> EnterpriseType | None:
     """One enterprise by Unified Social Credit Code, if the caller may reach it."""
     gate = info.context.gate
-    row = await gate.enterprise(parse_credit_code(credit_code), access)
+    row = await gate.enterprise(parse_credit_code(credit_code), access, selected_fields(info))
     return EnterpriseType.from_row(row, gate.root_view(access)) if row else None
 
 

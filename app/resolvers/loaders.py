@@ -9,8 +9,9 @@ functions return plain rows, in key order.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import BindParameter, Row, Select, bindparam, func, select
@@ -216,11 +217,26 @@ def _holder_id(key: HolderKey) -> str:
     return key[1]
 
 
+# What a subject's fields read (app/schema/person.py, enterprise.py): the loader each one loads
+# the subject's key (kind, id) from. The gate asks for them with the subject's consent.
+SUBJECT_FIELD_READS: Mapping[str, str] = MappingProxyType({
+    "Person.creditScore": "score", "Person.licences": "licences", "Person.penalties": "penalties",
+    "Person.certificates": "certificates",
+    "Enterprise.creditScore": "score", "Enterprise.licences": "licences", "Enterprise.penalties": "penalties",
+    "Enterprise.certificates": "certificates",
+})  # fmt: skip
+
+
 class Loaders:
     """The request's loaders, each made when first used: a query touches a few of them."""
 
     def __init__(self, db: RequestDatabase) -> None:
         self._db = db
+
+    def reading(self, field: str) -> BatchLoader[HolderKey, Any] | None:
+        """The loader the subject's field `Type.field` reads with (SUBJECT_FIELD_READS), if any."""
+        name = SUBJECT_FIELD_READS.get(field)
+        return None if name is None else getattr(self, name)
 
     @cached_property
     def person(self) -> BatchLoader[str, Row[Any] | None]:
