@@ -16,17 +16,18 @@ A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once 
 (app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
 mutation's transaction through SQLAlchemy. A batch is made on the head this process left, and
 written only if that is still the head (`HEAD_IS`): on PostgreSQL the check and every insert are
-one statement, so a batch is three round trips (BEGIN with the lock, that statement, COMMIT).
-When another process moved the head, the head and the tree's frontier are read (a read each),
-and while other processes keep moving it, read first.
+one statement outside any transaction (its own implicit one), so a batch is one round trip.
+When another process moved the head, the head and the tree's frontier are read (a read each)
+under the lock, and while other processes keep moving it, read first.
 
 Each entry is also a leaf of the log's Merkle tree (app/audit/merkle.py): the batch writes the
 complete subtrees its entries complete, and a signed checkpoint (a C2SP note of the tree's size
 and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every`. What the
 tree looks like at the head (its frontier) is kept between batches, keyed by the head's seq and
-hash, and read again (one read of a few rows) when another process moved the head. `sign_head` signs the
-head now, under the same lock as the append, so that no two checkpoints ever have one size; a
-timer (`start`) calls it every `checkpoint_interval` seconds when this process appended since.
+hash, and read again (one read of a few rows) when another process moved the head. `sign_head`
+signs the head now, under the same lock as the append, so that no two checkpoints ever have one
+size; a timer (`start`) calls it every `checkpoint_interval` seconds when this process appended
+since.
 """
 
 from __future__ import annotations
@@ -252,6 +253,8 @@ class AuditStore:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if conn is None:
+                    if attempt == 0 and (seqs := await self._append_alone(items)) is not None:
+                        return seqs
                     async with self._writer.transaction(lock=ADVISORY_LOCK_KEY) as tx:
                         return await self._append(tx, items)
                 async with conn.begin_nested():
@@ -266,24 +269,34 @@ class AuditStore:
                 # try again on the new head. Anything else is a failure to write.
                 if not (isinstance(e, HeadMoved) or _contention(e)) or attempt == MAX_ATTEMPTS - 1:
                     raise AuditWriteFailed(str(getattr(e, "orig", e))) from e
+                self._moved = True
                 await asyncio.sleep(0.005 * (attempt + 1))
             except Exception as e:
                 raise AuditWriteFailed(type(e).__name__) from e
         raise AuditWriteFailed("no attempts left")  # pragma: no cover
 
-    async def _append(self, tx: Transaction, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int]:
-        """The batch's rows, in a transaction that holds the append's lock (or SQLite's writer lock)."""
+    async def _append_alone(self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int] | None:
+        """Most often the head is still the one this process left: the batch is made on it, and
+        written only if it still is, as a transaction of its own (on PostgreSQL one statement,
+        committed in one round trip, with no lock: `seq` as primary key is what keeps two
+        writers from both extending a head). None if this process has no head to go on, or
+        another process moved it (the head is then read: `_append`, under the lock; and while
+        other processes keep moving it, read first)."""
         kept = self._tree
-        if kept is not None and not self._moved:
-            # Most often the head is still the one this process left: the batch is made on it,
-            # and written only if it still is (on PostgreSQL the check and the inserts are one
-            # statement). If it is not, the head is read and the batch made again; and while
-            # other processes keep moving the head, it is read first.
-            (seq, hash_), frontier = kept
-            batch = self._prepare(seq, hash_, frontier.copy(), items)
-            if await tx.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
-                self._appended = True
-                return batch.seqs
+        if kept is None or self._moved:
+            return None
+        (seq, hash_), frontier = kept
+        batch = self._prepare(seq, hash_, frontier.copy(), items)
+        if not await self._writer.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
+            self._moved = True
+            return None
+        self._appended = True
+        return batch.seqs
+
+    async def _append(self, tx: Transaction, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int]:
+        """The batch's rows made on the head as read, in a transaction that holds the append's
+        lock (or SQLite's writer lock)."""
+        kept = self._tree
         head = await tx.first(HEAD)
         self._moved = kept is not None and head is not None and kept[0] != (head.seq, head.hash)
         frontier, caught_up = await self._frontier(tx, head)

@@ -224,7 +224,6 @@ class Gate:
             raise ConsentRequired("access.no_consent")
         return consent
 
-
     def _reads_soon(self, type_name: str, key: tuple[HolderKind, str], fields: Iterable[str]) -> None:
         """Ask now for the rows these selected fields of the subject will read, so that on
         PostgreSQL they go in the round trip of its row and its consent (app/db/request.py) and

@@ -346,6 +346,48 @@ class Writer:
         finally:
             tx.cursor.close()
 
+    async def insert_if(
+        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
+    ) -> bool:
+        """`Transaction.insert_if` committed on its own. On PostgreSQL through asyncpg it is one
+        statement outside any transaction (its own implicit one, committed before the server
+        answers): one round trip in all. Elsewhere, in a transaction of its own."""
+        if self.sqlite is None and not self.ordinary:
+            if self._conn is None:
+                self._conn = await self.engine.connect()
+            conn = self._conn
+            if conn.dialect.driver == "asyncpg":
+                return await self._insert_if_alone(conn, condition, params, inserts)
+        async with self.transaction() as tx:
+            return await tx.insert_if(condition, params, inserts)
+
+    async def _insert_if_alone(
+        self,
+        conn: AsyncConnection,
+        condition: Select[Any],
+        params: Params,
+        inserts: Sequence[tuple[Insert, Sequence[Params]]],
+    ) -> bool:
+        if self._driver is None:
+            self._driver = (await conn.get_raw_connection()).driver_connection
+        tx = _AsyncpgTransaction(conn, self._driver, self._compiled)  # no transaction to roll back
+        ok = False
+        try:
+            done = await tx.insert_if(condition, params, inserts)
+            ok = True
+            return done
+        except Exception as error:
+            if (tx.broken or self._driver.is_closed()) and conn.sync_connection is not None:
+                conn.sync_connection.invalidate(error)
+            raise
+        except BaseException as error:  # cancelled mid-statement: as in `_async_transaction`
+            if conn.sync_connection is not None:
+                conn.sync_connection.invalidate(error)
+            raise
+        finally:
+            if not ok:
+                await self.release()
+
     @contextlib.asynccontextmanager
     async def _async_transaction(self, lock: int | None) -> AsyncIterator[Transaction]:
         if self._conn is None:

@@ -264,8 +264,9 @@ async def test_on_the_head_it_left_a_refused_value_fails_its_entry_alone(empty_d
     assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
 
 
-async def test_postgresql_a_batch_on_the_head_it_left_is_three_round_trips(postgres_url: str) -> None:
-    """BEGIN with the advisory lock; the head check and every insert as one statement; COMMIT."""
+async def test_postgresql_a_batch_on_the_head_it_left_is_one_round_trip(postgres_url: str) -> None:
+    """The head check and every insert as one statement, outside any transaction: its own
+    implicit one, committed before the server answers."""
     async with audit_store(postgres_url) as store:
         sent: list[str] = []
 
@@ -277,11 +278,10 @@ async def test_postgresql_a_batch_on_the_head_it_left_is_three_round_trips(postg
         assert await append_batch(store, [item(1)]) == [2]  # asyncpg learns the arrays' types once
         sent.clear()
         assert await append_batch(store, [item(i) for i in range(2, 8)]) == list(range(3, 9))
-        assert len(sent) == 3, sent
-        assert sent[0] == f"BEGIN; SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})"
-        assert sent[1].startswith("WITH ok AS") and sent[2] == "COMMIT"
+        assert len(sent) == 1, sent
+        assert sent[0].startswith("WITH ok AS")
         for table in ("audit_log", "audit_tree", "access_records", "audit_checkpoints"):  # entry 7 is checkpointed
-            assert f"INSERT INTO {table} " in sent[1]
+            assert f"INSERT INTO {table} " in sent[0]
     assert len(await stored_entries(postgres_url)) == 8
     assert xinzheng("audit", "verify", database_url=postgres_url).returncode == 0
 
@@ -389,15 +389,16 @@ def postgres_url(databases: DatabaseFactory) -> str:
 async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_retry(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As a second process would, were it not for the advisory lock, another writer commits the
-    entry after the head twice: just before this append's head check and insert (one statement),
-    which then inserts nothing and reads the head; and between that read and its insert, which
-    then inserts nothing either. The append tries again on the new head."""
+    """Another writer commits the entry after the head twice: just before this append's head
+    check and insert (one statement, with no lock), which then inserts nothing; and, as a
+    second process would were it not for the advisory lock, between the append's read of the
+    head under the lock and its insert, which then inserts nothing either. The append tries
+    again on the new head."""
     url = postgres_url
     async with audit_store(url) as store, audit_store(url) as rival:
         assert await append_batch(store, [item(0)]) == [1]
         writer = store._writer
-        real = writer.transaction
+        real, real_insert_if = writer.transaction, writer.insert_if
         rivals = [item(1), item(4)]
 
         async def race(tx: Transaction) -> None:
@@ -412,6 +413,12 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
             finally:
                 await engine.dispose()
 
+        async def racing_insert_if(*args: Any) -> bool:
+            if len(rivals) == 2:
+                async with real() as tx:
+                    await race(tx)
+            return await real_insert_if(*args)
+
         @contextlib.asynccontextmanager
         async def racing(lock: int | None = None) -> AsyncIterator[Transaction]:
             async with real(lock=None) as tx:  # the lock would keep the rival waiting
@@ -422,11 +429,7 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
                 self.tx = tx
                 self.execute = tx.execute
                 self.all = tx.all
-
-            async def insert_if(self, *args: Any) -> bool:
-                if len(rivals) == 2:
-                    await race(self.tx)
-                return await self.tx.insert_if(*args)
+                self.insert_if = tx.insert_if
 
             async def first(self, statement: Any, params: Any = None) -> Any:
                 head = await self.tx.first(statement, params)
@@ -434,6 +437,7 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
                     await race(self.tx)
                 return head
 
+        monkeypatch.setattr(writer, "insert_if", racing_insert_if)
         monkeypatch.setattr(writer, "transaction", racing)
         assert await append_batch(store, [item(2), item(3)]) == [4, 5]
         assert not rivals
