@@ -1,16 +1,18 @@
 """The audit log's one writer, and the mapping between its rows and its entries.
 
-Appends form a single chain however many workers write. PostgreSQL serialises every append,
-in this process or another, batch or mutation, with an advisory transaction lock taken before
-the head is read; and `seq` being the primary key means two writers can never both extend the
-same head (the loser tries again on the new head). On SQLite the database's one writer lock
-does it across processes, and within a process appends take turns under `turn`: a mutation's
-open transaction holds SQLite's writer lock, so a batch must not begin (and wait on the loop)
-while one is open. PostgreSQL has no such lock to wait on, so there `turn` is None and a
-mutation holds nothing of the process's across its transaction. An entry commits with the
-transaction it is given (a mutation's), so the two commit together or not at all. Entries of requests that finish
-at the same moment are written in one transaction (group commit), so under load the cost of
-a commit is shared while every caller still waits for its own entry to be durable.
+Appends form a single chain however many workers write. On PostgreSQL `seq` being the primary
+key means two writers can never both extend the same head (the loser tries again on the new
+head); every append that reads the head, in this process or another, batch or mutation, takes
+an advisory transaction lock first, so that they take turns instead of failing. A batch on the
+head this process left takes no lock: it is one statement that inserts only if that is still
+the head. On SQLite the database's one writer lock does it across processes, and within a
+process appends take turns under `turn`: a mutation's open transaction holds SQLite's writer
+lock, so a batch must not begin (and wait on the loop) while one is open. PostgreSQL has no such
+lock to wait on, so there `turn` is None and a mutation holds nothing of the process's across
+its transaction. An entry commits with the transaction it is given (a mutation's), so the two
+commit together or not at all. Entries of requests that finish at the same moment are written
+in one transaction (group commit), so under load the cost of a commit is shared while every
+caller still waits for its own entry to be durable.
 
 A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy
 (app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
@@ -25,9 +27,9 @@ complete subtrees its entries complete, and a signed checkpoint (a C2SP note of 
 and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every`. What the
 tree looks like at the head (its frontier) is kept between batches, keyed by the head's seq and
 hash, and read again (one read of a few rows) when another process moved the head. `sign_head`
-signs the head now, under the same lock as the append, so that no two checkpoints ever have one
-size; a timer (`start`) calls it every `checkpoint_interval` seconds when this process appended
-since.
+signs the head now, under the advisory lock (a batch signs only sizes it makes, and a
+checkpoint's size is its primary key), so that no two checkpoints ever have one size; a timer
+(`start`) calls it every `checkpoint_interval` seconds when this process appended since.
 """
 
 from __future__ import annotations
@@ -364,7 +366,7 @@ class AuditStore:
 
     async def sign_head(self) -> int:
         """Sign a checkpoint of the tree's head now, unless one of its size exists; returns the size.
-        Under the append's lock (and SQLite's turn): one checkpoint a size. Raises AuditWriteFailed."""
+        Under the advisory lock (and SQLite's turn): one checkpoint a size. Raises AuditWriteFailed."""
         async with self._signing, self.turn or contextlib.nullcontext():
             try:
                 async with self._signer.transaction(lock=ADVISORY_LOCK_KEY) as tx:

@@ -163,7 +163,7 @@ class RequestDatabase:
         # SQLite: the audit writer's turn (app/audit/store.py), taken before the first write and
         # kept until the commit: an open write transaction holds the database's one writer lock,
         # and the audit append of another request must not wait on it while holding the turn
-        # itself. PostgreSQL: None (its advisory lock serialises the appends; nothing is held here).
+        # itself. PostgreSQL: None (`seq` as key and its advisory lock keep appends apart; nothing is held here).
         self._write_turn = write_turn
         self._holds_turn = False
         self.statements = 0  # reads run for this request

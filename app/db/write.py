@@ -18,7 +18,8 @@ audit store keeps it while entries keep coming). A transaction, on the driver:
   connection's busy timeout; then COMMIT.
 - PostgreSQL, through asyncpg: BEGIN (at the server's default isolation, as SQLAlchemy's would
   be), with the advisory lock it is asked for in the same round trip; then COMMIT. `insert_if`
-  sends its read and its INSERTs as one statement (app/db/compiled.py `CompiledTogether`).
+  sends its read and its INSERTs as one statement (app/db/compiled.py `CompiledTogether`);
+  `Writer.insert_if` sends that statement alone, outside any transaction.
 A failed statement rolls the transaction back, then is raised as SQLAlchemy's exception of its
 kind (app/db/errors.py: a DBAPIError, or a StatementError for a value its type refuses), the
 connection invalidated if it was lost or its state is unknown (no transaction began, or its end
