@@ -20,7 +20,7 @@ mutation's transaction through SQLAlchemy. A batch is made on the head this proc
 written only if that is still the head (`HEAD_IS`): on PostgreSQL the check and every insert are
 one statement outside any transaction (its own implicit one), so a batch is one round trip.
 When another process moved the head, the head and the tree's frontier are read (a read each)
-under the lock, and while other processes keep moving it, read first.
+under the lock, and for the next READ_FIRST batches the head is read first.
 
 Each entry is also a leaf of the log's Merkle tree (app/audit/merkle.py): the batch writes the
 complete subtrees its entries complete, and a signed checkpoint (a C2SP note of the tree's size
@@ -72,6 +72,9 @@ ADVISORY_LOCK_KEY = 0x585A4155444954
 MAX_ATTEMPTS = 8
 MAX_BATCH = 200  # entries written in one transaction at most
 GATHER_TURNS = 4  # turns of the event loop a batch waits for more entries (see _flush_batches)
+# Once another process is seen writing, this many batches read the head first (under the lock)
+# rather than try the head this process left: with two workers each would fail every other time.
+READ_FIRST = 64
 # The append's statements, made once: a batch runs them on the driver, compiled once (app/db/write.py).
 HEAD = hot("audit_head", select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1))
 _later = audit_log.alias("later")
@@ -156,7 +159,9 @@ class AuditStore:
         self.origin = origin
         # The tree at the head this process last wrote or read: (seq, hash) -> its frontier.
         self._tree: tuple[tuple[int, str], Frontier] | None = None
-        self._moved = False  # another process moved the head last time: read it before a batch
+        # Batches still to read the head first, under the lock: another process has been seen
+        # writing, and a batch made on this process's own head would likely fail and be made again.
+        self._read_first = 0
         self._appended = False  # since the timer last signed
         self._timer: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
@@ -271,7 +276,7 @@ class AuditStore:
                 # try again on the new head. Anything else is a failure to write.
                 if not (isinstance(e, HeadMoved) or _contention(e)) or attempt == MAX_ATTEMPTS - 1:
                     raise AuditWriteFailed(str(getattr(e, "orig", e))) from e
-                self._moved = True
+                self._read_first = READ_FIRST
                 await asyncio.sleep(0.005 * (attempt + 1))
             except Exception as e:
                 raise AuditWriteFailed(type(e).__name__) from e
@@ -282,15 +287,15 @@ class AuditStore:
         written only if it still is, as a transaction of its own (on PostgreSQL one statement,
         committed in one round trip, with no lock: `seq` as primary key is what keeps two
         writers from both extending a head). None if this process has no head to go on, or
-        another process moved it (the head is then read: `_append`, under the lock; and while
-        other processes keep moving it, read first)."""
+        another process moved it (the head is then read: `_append`, under the lock; and for the
+        next READ_FIRST batches, read first)."""
         kept = self._tree
-        if kept is None or self._moved:
+        if kept is None or self._read_first:
             return None
         (seq, hash_), frontier = kept
         batch = self._prepare(seq, hash_, frontier.copy(), items)
         if not await self._writer.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
-            self._moved = True
+            self._read_first = READ_FIRST
             return None
         self._appended = True
         return batch.seqs
@@ -300,7 +305,10 @@ class AuditStore:
         lock (or SQLite's writer lock)."""
         kept = self._tree
         head = await tx.first(HEAD)
-        self._moved = kept is not None and head is not None and kept[0] != (head.seq, head.hash)
+        if kept is not None and head is not None and kept[0] != (head.seq, head.hash):
+            self._read_first = READ_FIRST  # another process wrote since this one's last batch
+        elif self._read_first:
+            self._read_first -= 1
         frontier, caught_up = await self._frontier(tx, head)
         batch = self._prepare(head.seq if head else 0, head.hash if head else GENESIS, frontier, items)
         batch.nodes[:0] = caught_up

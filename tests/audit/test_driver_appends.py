@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import keys
+from app.audit import store as store_module
 from app.audit.tree import INSERT_NODES
 from app.audit.store import (
     ADVISORY_LOCK_KEY, HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed,
@@ -286,21 +287,25 @@ async def test_postgresql_a_batch_on_the_head_it_left_is_one_round_trip(postgres
     assert xinzheng("audit", "verify", database_url=postgres_url).returncode == 0
 
 
-async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(empty_database_url: str) -> None:
+async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two processes' stores append in turn, each time on a head the other moved: each reads the
     head and the tree's frontier again (in one read), and the log verifies whole."""
+    monkeypatch.setattr(store_module, "READ_FIRST", 2)
     async with audit_store(empty_database_url) as one, audit_store(empty_database_url) as two:
         seqs = []
         for k, size in enumerate([1, 3, 2, 1, 5, 1, 1, 4, 2, 1]):
             store = (one, two)[k % 2]
             seqs += await append_batch(store, [item(len(seqs) + i) for i in range(size)])
         assert seqs == list(range(1, 22))
-        assert one._moved and two._moved  # each saw the head moved, and now reads it first
-        # Alone again, a store finds the head it left and goes back to its one statement.
-        assert await append_batch(two, [item(21)]) == [22]
-        assert await append_batch(two, [item(22)]) == [23]
-        assert not two._moved
-    assert [e["requestId"] for e in await stored_entries(empty_database_url)] == [f"req-{i:04d}" for i in range(23)]
+        assert one._read_first == two._read_first == 2  # each saw the head moved, and reads it first
+        # Alone again, a store finds the head it left, and after READ_FIRST batches goes back to
+        # its one statement.
+        for i in range(21, 24):
+            assert await append_batch(two, [item(i)]) == [i + 1]
+        assert two._read_first == 0
+    assert [e["requestId"] for e in await stored_entries(empty_database_url)] == [f"req-{i:04d}" for i in range(24)]
     assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
 
 
