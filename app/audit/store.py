@@ -294,7 +294,12 @@ class AuditStore:
             return None
         (seq, hash_), frontier = kept
         batch = self._prepare(seq, hash_, frontier.copy(), items)
-        if not await self._writer.insert_if(HEAD_IS, {"hash": hash_}, batch.statements()):
+        try:
+            written = await self._writer.insert_if(HEAD_IS, {"hash": hash_}, batch.statements())
+        except BaseException:
+            self._tree = kept  # not written (a value refused, say): the head is still this one
+            raise
+        if not written:
             self._read_first = READ_FIRST
             return None
         self._appended = True

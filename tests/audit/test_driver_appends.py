@@ -255,6 +255,7 @@ async def test_on_the_head_it_left_a_refused_value_fails_its_entry_alone(empty_d
         items[3] = ({**items[3][0], "requestId": long_id}, items[3][1])
         results = await asyncio.gather(*(store.append(f, a) for f, a in items), return_exceptions=True)
         assert isinstance(results[1], AuditWriteFailed) and str(results[1]) == "StatementError"
+        assert store._read_first == 0  # a refused value is not another writer: the next batch tries its head
         stored = [e["requestId"] for e in await stored_entries(empty_database_url)]
         if backend(empty_database_url) == "postgresql":  # SQLite does not enforce VARCHAR(n)
             assert isinstance(results[3], AuditWriteFailed) and "too long" in str(results[3])
