@@ -16,6 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.cli.migrate import upgrade
+from app.db import request as request_module
 
 # XINZHENG_TEST_BACKENDS=sqlite (or postgresql) runs the database tests on one backend only: a
 # shuffled run (.ci/run) takes one backend at a time, as tests of both interleaved would set up
@@ -122,3 +124,17 @@ def databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 def empty_database_url(databases: DatabaseFactory) -> str:
     """A new empty database at the latest schema, for this test alone."""
     return databases.new()
+
+
+def reads_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the SQL of each read statement the request databases send to PostgreSQL
+    (app/db/request.py), in the order sent."""
+    sent: list[str] = []
+    fetch = request_module.fetch_asyncpg
+
+    async def counted(driver: Any, sql: str, args: Any) -> Any:
+        sent.append(sql)
+        return await fetch(driver, sql, args)
+
+    monkeypatch.setattr(request_module, "fetch_asyncpg", counted)
+    return sent

@@ -21,7 +21,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.db.convert import Converter, bind_converter
 from app.db.hot import name_of
-from app.db.read import CompiledRead, compile_read
+from app.db.read import CompiledRead, compile_read, placeholder_count
 
 Params = Mapping[str, Any]
 MAX_STATEMENTS = 64  # compiled and kept, per database
@@ -114,10 +114,9 @@ def compile_together(
     """The statement of `CompiledTogether` for PostgreSQL. The read must bind a fixed number of
     parameters (no IN list), numbered first."""
     sql = condition.fixed_sql
-    numbers = sorted({int(n) for n in re.findall(r"\$(\d+)", sql or "")})
-    if sql is None or "'" in sql or numbers != list(range(1, len(numbers) + 1)):
+    offset = None if sql is None else placeholder_count(sql)
+    if sql is None or offset is None:
         raise ValueError(f"{condition.name}: a read that cannot go first in a statement")
-    offset = len(numbers)
     quote = dialect.identifier_preparer
     parts = [f"ok AS (SELECT EXISTS ({sql}) AS ok)"]
     for i, (table, write) in enumerate(inserts):

@@ -263,6 +263,16 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 MAX_FUSED = 256  # texts kept: one per combination of reads asked for together
 
 
+def placeholder_count(sql: str) -> int | None:
+    """How many parameters a compiled read's PostgreSQL text numbers ($1 to $n, each used), if
+    the text can be renumbered and set beside others: None if it quotes text (where `$n` could be
+    a literal's) or skips a number."""
+    numbers = sorted({int(n) for n in _PLACEHOLDER.findall(sql)})
+    if "'" in sql or numbers != list(range(1, len(numbers) + 1)):
+        return None
+    return len(numbers)
+
+
 def fused(queries: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]:
     """Several compiled reads (PostgreSQL: their SQL and arguments) as one statement, whose one
     row holds, for each read, the array of its rows as records: `SELECT ARRAY(SELECT ROW(q.*)
@@ -278,8 +288,7 @@ def fused(queries: Sequence[tuple[str, Sequence[Any]]]) -> tuple[str, list[Any]]
     if sql is None:
         parts, offset = [], 0
         for read_sql, args in queries:
-            numbers = [int(n) for n in _PLACEHOLDER.findall(read_sql)]
-            if "'" in read_sql or sorted(set(numbers)) != list(range(1, len(args) + 1)):
+            if placeholder_count(read_sql) != len(args):
                 raise ValueError(f"a read that cannot be renumbered: {read_sql}")
             renumbered = _PLACEHOLDER.sub(lambda m, at=offset: f"${int(m.group(1)) + at}", read_sql)  # type: ignore[misc]
             parts.append(f"ARRAY(SELECT ROW(q.*) FROM ({renumbered}) AS q)")

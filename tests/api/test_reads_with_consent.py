@@ -7,14 +7,11 @@ policy denies the bank is never read, and nothing read is shown unless the conse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-from app.db import request as request_module
 from tests.api import city
 from tests.api.conftest import Api, codes_at
+from tests.conftest import reads_sent
 
 CREDIT = """query Credit($id: String!, $access: AccessInput) {
   person(idNumber: $id, access: $access) {
@@ -36,19 +33,11 @@ ACCESS = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}
 
 
 @pytest.fixture
-def sent(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def sent(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The read statements the service sends to PostgreSQL."""
     if api.engines[0].dialect.name != "postgresql":
         pytest.skip("SQLite reads on the loop, each at once: there is no round trip to share")
-    statements: list[str] = []
-    fetch = request_module.fetch_asyncpg
-
-    async def counted(driver: Any, sql: str, args: Any) -> Any:
-        statements.append(sql)
-        return await fetch(driver, sql, args)
-
-    monkeypatch.setattr(request_module, "fetch_asyncpg", counted)
-    yield statements
+    return reads_sent(monkeypatch)
 
 
 async def test_a_banks_credit_query_reads_in_one_round_trip(api: Api, sent: list[str]) -> None:

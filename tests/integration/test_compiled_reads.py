@@ -35,7 +35,6 @@ from app.db import hot
 from app.db import read as read_module
 from app.db.hot import HOT_READS
 from app.db.read import Reads, reads_for
-from app.db import request as request_module
 from app.db.request import RequestDatabase, SQLiteReader
 from app.db.session import create_audit_engine, create_engine, create_read_engine
 from app.imports.seed import seed
@@ -43,7 +42,7 @@ from app.resolvers import loaders
 from tests.api.conftest import settings_for
 from tests.audit.test_driver_appends import item
 from tests.cli.lines import TODAY
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, reads_sent
 
 
 @dataclass
@@ -322,14 +321,7 @@ async def test_hot_reads_asked_for_in_one_turn_go_in_one_statement_and_answer_as
     """Every hot read at once, several times over with other parameters: one statement each time
     (app/db/read.py `fused`), and each read's rows as SQLAlchemy gives them, in their order."""
     postgresql_only(seeded)
-    trips: list[str] = []
-    fetch = request_module.fetch_asyncpg
-
-    async def counted(driver: Any, sql: str, args: Any) -> Any:
-        trips.append(sql)
-        return await fetch(driver, sql, args)
-
-    monkeypatch.setattr(request_module, "fetch_asyncpg", counted)
+    trips = reads_sent(monkeypatch)
     sets = {name: parameter_sets(statement, seeded.values) for name, statement in HOT_READS.items()}
     db = seeded.database()
     try:
