@@ -64,6 +64,9 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
         print(f"GraphQL / PostGraphile without tokens: {results['graphql']['rps'] / results['pg-noauth']['rps']:.2f}")
     if "graphql-2w" in results:
         print(f"two workers: {results['graphql-2w']['rps'] / results['graphql']['rps']:.2f} times the throughput of one")
+    if "reference-2w" in results:
+        ratio = results["reference-2w"]["rps"] / results["reference"]["rps"]
+        print(f"the reference with two workers: {ratio:.2f} times its throughput with one (what the machine allows)")
     if "unplanned" in results:
         print(f"planned queries: {results['graphql']['rps'] / results['unplanned']['rps']:.2f} times the throughput of unplanned")
     for name, r in results.items():

@@ -12,12 +12,11 @@ bench/reference.py (one uvicorn worker each, bench/servers.py), checks that both
 PostGraphile v4 (one Node process, bench/pgraphile.py) on the same database, checks that it
 gives the same penalties, licences and scores for those subjects, and loads it in the same
 rounds. --variants also loads the service with the audit log off, with the field policy off
-and unplanned (bench/variants.py); --two-workers, the service with two worker processes;
---rate-limits, the service counting every request against a limit it never reaches (the
-others run with rate limits off: the default 600/minute for a bank would refuse most of the
-load). Everything
-it started or made is stopped and removed at the end, on failure and on Ctrl-C too. See
-bench/README.md for how to read the figures.
+and unplanned (bench/variants.py); --two-workers, the service and the reference with two
+worker processes each; --rate-limits, the service counting every request against a limit it
+never reaches (the others run with rate limits off: the default 600/minute for a bank would
+refuse most of the load). Everything it started or made is stopped and removed at the end, on
+failure and on Ctrl-C too. See bench/README.md for how to read the figures.
 """
 
 from __future__ import annotations
@@ -267,7 +266,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     flags = {
         "--no-postgraphile": "on PostgreSQL, leave PostGraphile out (by default it is loaded too: bench/pgraphile.py)",
         "--postgraphile-no-auth": "on PostgreSQL, also load PostGraphile checking no token (its fastest)",
-        "--two-workers": "also load the service run with two worker processes (uvicorn --workers 2)",
+        "--two-workers": "also load the service and the reference, each with two worker processes (uvicorn --workers 2)",
         "--rate-limits": f"also load the service with rate limits on ({RATE_LIMITED}: counted, never reached), for their cost",
         "--variants": "also load the service with the audit log off, with the field policy off, and with queries"
         " unplanned (bench/variants.py)",
@@ -324,10 +323,18 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         start_server(stack, "reference", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp),
     ]
     variants = []
-    if args.two_workers:  # the same service with two worker processes: how it scales on two cores
-        variants.append(
-            start_server(stack, "graphql-2w", ["--factory", "app.main:create_app"], env, tmp, workers=2)
-        )
+    if args.two_workers:
+        # The service with two worker processes: how it scales on two cores. The reference with
+        # two workers too shows what the machine itself allows (the database and the load
+        # generator share the two cores). More two-worker servers at once would exhaust
+        # PostgreSQL's 100 connections (each keeps its pool open between rounds).
+        variants += [
+            start_server(stack, "graphql-2w", ["--factory", "app.main:create_app"], env, tmp, workers=2),
+            start_server(
+                stack, "reference-2w", ["--factory", "reference:create_app", "--app-dir", str(BENCH_DIR)], env, tmp,
+                workers=2,
+            ),
+        ]
     if args.rate_limits:  # what counting every request costs (in Redis when XINZHENG_REDIS_URL is set)
         limited = {**env, "XINZHENG_RATE_LIMITS": RATE_LIMITED}
         variants.append(start_server(stack, "rate-limited", ["--factory", "app.main:create_app"], limited, tmp))

@@ -47,6 +47,30 @@ def canonical(entry: Mapping[str, Any]) -> bytes:
     return _CANONICAL_JSON.encode(body).encode()
 
 
+# canonical_parts: the keys before "prevHash", between it and "seq", and after "seq", as sorted.
+_BEFORE_PREV = tuple(k for k in sorted(HASHED_FIELDS) if k < "prevHash")
+_BETWEEN = tuple(k for k in sorted(HASHED_FIELDS) if "prevHash" < k < "seq")
+_AFTER_SEQ = tuple(k for k in sorted(HASHED_FIELDS) if k > "seq")
+
+
+def canonical_parts(entry: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """The canonical form of an entry not yet given its place in the chain, in three parts: it is
+    `first + prevHash + second + seq + third` (the hash as it is, hex; the seq in decimal), the
+    same bytes as `canonical` of the entry with both. The database joins them where it gives the
+    entry its place (migrations' xz_audit_chain); `prevHash` and `seq` are not read here."""
+
+    def encoded(keys: tuple[str, ...]) -> str:
+        body = {k: entry[k] for k in keys}
+        if isinstance(body.get("at"), dt.datetime):
+            body["at"] = timestamp(body["at"])
+        return _CANONICAL_JSON.encode(body)
+
+    first = encoded(_BEFORE_PREV)[:-1] + ',"prevHash":"'
+    second = '",' + encoded(_BETWEEN)[1:-1] + ',"seq":'
+    third = "," + encoded(_AFTER_SEQ)[1:]
+    return first.encode(), second.encode(), third.encode()
+
+
 def entry_hash(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
 

@@ -3,33 +3,44 @@
 Appends form a single chain however many workers write. On PostgreSQL `seq` being the primary
 key means two writers can never both extend the same head (the loser tries again on the new
 head); every append that reads the head, in this process or another, batch or mutation, takes
-an advisory transaction lock first, so that they take turns instead of failing. A batch on the
-head this process left takes no lock: it is one statement that inserts only if that is still
-the head. On SQLite the database's one writer lock does it across processes, and within a
-process appends take turns under `turn`: a mutation's open transaction holds SQLite's writer
-lock, so a batch must not begin (and wait on the loop) while one is open. PostgreSQL has no such
-lock to wait on, so there `turn` is None and a mutation holds nothing of the process's across
-its transaction. An entry commits with the transaction it is given (a mutation's), so the two
-commit together or not at all. Entries of requests that finish at the same moment are written
-in one transaction (group commit), so under load the cost of a commit is shared while every
-caller still waits for its own entry to be durable.
+an advisory transaction lock first, so that they take turns instead of failing. On SQLite the
+database's one writer lock does it across processes, and within a process appends take turns
+under `turn`: a mutation's open transaction holds SQLite's writer lock, so a batch must not
+begin (and wait on the loop) while one is open. PostgreSQL has no such lock to wait on, so there
+`turn` is None and a mutation holds nothing of the process's across its transaction. An entry
+commits with the transaction it is given (a mutation's), so the two commit together or not at
+all. Entries of requests that finish at the same moment are written in one transaction (group
+commit), so under load the cost of a commit is shared while every caller still waits for its
+own entry to be durable.
 
 A batch's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy
 (app/db/write.py), and store the rows SQLAlchemy's execution would; a mutation's entry joins the
-mutation's transaction through SQLAlchemy. A batch is made on the head this process left, and
-written only if that is still the head (`HEAD_IS`): on PostgreSQL the check and every insert are
-one statement outside any transaction (its own implicit one), so a batch is one round trip.
-When another process moved the head, the head and the tree's frontier are read (a read each)
-under the lock, and for the next READ_FIRST batches the head is read first.
+mutation's transaction through SQLAlchemy.
+- PostgreSQL: the database gives a batch its place (`_append_chained`): one statement, outside
+  any transaction (its own implicit one), calls xz_audit_chain (made by the migrations), which
+  takes the advisory lock, reads the head and the tree's frontier, and returns each entry's
+  seq, prevHash and hash, having inserted the tree's nodes; the same statement inserts the
+  entries and their access records. One round trip, and the lock is held only while the
+  database does that work, never across a round trip: with several workers each used to read
+  the head and write under the lock, and they queued on each other's round trips (two workers
+  served half of what one did). The entries' canonical forms are made here
+  (`chain.canonical_parts`), and a checkpoint due is signed here: the key never reaches the
+  database.
+- Elsewhere (SQLite; and on PostgreSQL a mutation's entry, a retry, or a tree that lags the
+  log), the batch is made here: on the head this process left, and written only if that is
+  still the head (`HEAD_IS`), or, when another process moved the head, on the head and the
+  tree's frontier read (a read each) under the lock; for the next READ_FIRST batches the head
+  is then read first.
 
 Each entry is also a leaf of the log's Merkle tree (app/audit/merkle.py): the batch writes the
 complete subtrees its entries complete, and a signed checkpoint (a C2SP note of the tree's size
-and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every`. What the
-tree looks like at the head (its frontier) is kept between batches, keyed by the head's seq and
-hash, and read again (one read of a few rows) when another process moved the head. `sign_head`
-signs the head now, under the advisory lock (a batch signs only sizes it makes, and a
-checkpoint's size is its primary key), so that no two checkpoints ever have one size; a timer
-(`start`) calls it every `checkpoint_interval` seconds when this process appended since.
+and root, app/audit/note.py) whenever the log reaches a multiple of `checkpoint_every` (on
+PostgreSQL stored by one more statement once the batch is committed). What the tree looks like
+at the head (its frontier) is kept between batches made here, keyed by the head's seq and hash,
+and read again (one read of a few rows) when another process moved the head. `sign_head` signs
+the head now, under the advisory lock (a batch signs only sizes it makes, and a checkpoint's
+size is its primary key), so that no two checkpoints ever have one size; a timer (`start`)
+calls it every `checkpoint_interval` seconds when this process appended since.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import clock
 from app.audit import keys, note
-from app.audit.chain import GENESIS, canonical
+from app.audit.chain import GENESIS, canonical, canonical_parts
 from app.audit.merkle import Frontier, leaf_hash
 from app.audit.tree import INSERT_NODES, TreeError, frontier_at, node_rows, stored_frontier
 from app.db.hot import hot
@@ -92,6 +103,16 @@ INSERT_CHECKPOINTS = insert(checkpoints)
 ENTRY = hot("audit_entry", select(audit_log).where(audit_log.c.seq == bindparam("seq")))
 LAST_CHECKPOINT = hot("audit_last_checkpoint", select(checkpoints.c.seq).order_by(checkpoints.c.seq.desc()).limit(1))
 
+# PostgreSQL: the function that gives a batch its place in the chain and the tree, under the
+# advisory lock, in the statement that inserts it (migrations' xz_audit_chain); its arguments:
+# the lock's key, the entries' canonical forms in three parts (chain.canonical_parts), and how
+# often a checkpoint is due. The columns the INSERTs take from its rows:
+CHAIN_CALL = "xz_audit_chain($1, $2::bytea[], $3::bytea[], $4::bytea[], $5)"
+ENTRY_TAKES = {"seq": "seq", "prev_hash": "prev_hash", "hash": "hash"}
+# Each entry's seq, and each access record's audit_seq, is sent as its entry's n in the batch.
+ACCESS_TAKES = {"audit_seq": "seq"}
+TREE_LAGS = "XZ001"  # the function's SQLSTATE when the tree lacks a node of the head's frontier
+
 # Entry field (API name) -> column.
 COLUMNS = {
     "seq": "seq", "at": "at", "requestId": "request_id", "actorSub": "actor_sub", "actorRole": "actor_role",
@@ -114,6 +135,10 @@ class AuditWriteFailed(Exception):
 
 class HeadMoved(Exception):
     """Another writer extended the head between its read and the batch's insert: try again."""
+
+
+# The columns of an entry before it has its place in the chain.
+UNCHAINED = {name: column for name, column in COLUMNS.items() if column not in ENTRY_TAKES}
 
 
 def to_row(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,8 +285,12 @@ class AuditStore:
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if conn is None:
-                    if attempt == 0 and (seqs := await self._append_alone(items)) is not None:
-                        return seqs
+                    if attempt == 0:
+                        seqs = await self._append_chained(items) if self._postgres else None
+                        if seqs is None:
+                            seqs = await self._append_alone(items)
+                        if seqs is not None:
+                            return seqs
                     async with self._writer.transaction(lock=ADVISORY_LOCK_KEY) as tx:
                         return await self._append(tx, items)
                 async with conn.begin_nested():
@@ -281,6 +310,55 @@ class AuditStore:
             except Exception as e:
                 raise AuditWriteFailed(type(e).__name__) from e
         raise AuditWriteFailed("no attempts left")  # pragma: no cover
+
+    async def _append_chained(self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int] | None:
+        """PostgreSQL through asyncpg: the batch given its place in the chain and the tree by the
+        database, under the advisory lock, and inserted, in one statement outside any transaction
+        (its own implicit one): one round trip, and the lock held only while the database does
+        the work, never across a round trip, so that workers do not queue on each other. None,
+        with nothing written, where the writer cannot (another driver), or when the stored tree
+        lags the log (the locked path catches it up)."""
+        first, second, third = zip(*(canonical_parts(fields) for fields, _ in items), strict=True)
+        entries = [
+            {"seq": n, **{column: fields[name] for name, column in UNCHAINED.items()}} for n, (fields, _) in enumerate(items, 1)
+        ]
+        accesses = [
+            {**a, "at": fields["at"], "audit_seq": n} for n, (fields, subject_accesses) in enumerate(items, 1)
+            for a in subject_accesses
+        ]  # fmt: skip
+        try:
+            rows = await self._writer.chained(
+                CHAIN_CALL,
+                [ADVISORY_LOCK_KEY, list(first), list(second), list(third), self.checkpoint_every],
+                [(INSERT_ENTRIES, entries, ENTRY_TAKES, "seq"), (INSERT_ACCESSES, accesses, ACCESS_TAKES, "audit_seq")],
+            )
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) == TREE_LAGS:  # asyncpg's own error
+                self._tree = None
+                return None
+            raise
+        if rows is None:
+            return None
+        self._tree = None  # the database extended the tree: a locked append reads it again
+        self._appended = True
+        due = [
+            self._checkpoint_row(row["seq"], bytes(row["root"]), row["hash"], items[row["n"] - 1][0]["at"])
+            for row in rows if row["root"] is not None
+        ]  # fmt: skip
+        if due:
+            await self._sign_due(due)
+        return [row["seq"] for row in rows]
+
+    async def _sign_due(self, rows: list[dict[str, Any]]) -> None:
+        """The checkpoints due at sizes a chained batch reached, signed here (the key never reaches
+        the database) after the batch committed. A failure loses no entry: it is logged, and the
+        timer or the next due size signs a later head."""
+        try:
+            await self._writer.execute(INSERT_CHECKPOINTS, rows)
+        except IntegrityError:
+            pass  # a checkpoint of that size was signed meanwhile (sign_head): one a size
+        except Exception:
+            log.exception("audit: a checkpoint due at seq %s could not be stored", rows[-1]["seq"])
 
     async def _append_alone(self, items: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[int] | None:
         """Most often the head is still the one this process left: the batch is made on it, and
@@ -369,11 +447,13 @@ class AuditStore:
 
     def checkpoint(self, frontier: Frontier, head_hash: str, at: dt.datetime) -> dict[str, Any]:
         """The row of a signed checkpoint of the tree `frontier` is, whose last entry's hash is `head_hash`."""
-        root = frontier.root()
-        signed = note.sign(note.checkpoint_text(self.origin, frontier.size, root), self.origin, self.key)
+        return self._checkpoint_row(frontier.size, frontier.root(), head_hash, at)
+
+    def _checkpoint_row(self, size: int, root: bytes, head_hash: str, at: dt.datetime) -> dict[str, Any]:
+        signed = note.sign(note.checkpoint_text(self.origin, size, root), self.origin, self.key)
         signature = signed.rsplit(" ", 1)[1].strip()
         return {
-            "seq": frontier.size, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": signature,
+            "seq": size, "head_hash": head_hash, "at": at, "key_id": self.key_id, "signature": signature,
             "root_hash": root.hex(), "note": signed,
         }  # fmt: skip
 

@@ -132,6 +132,73 @@ def compile_together(
     return CompiledTogether("WITH " + ", ".join(parts) + " SELECT ok FROM ok", condition, [w for _, w in inserts])
 
 
+class CompiledChained:
+    """INSERTs whose rows take some of their columns from the rows of a set-returning function,
+    as one PostgreSQL statement:
+
+        WITH f AS MATERIALIZED (SELECT * FROM <call>),
+             i0 AS (INSERT INTO t0 (a, b, seq) SELECT u.c0, u.c1, f.seq
+                    FROM unnest($6::VARCHAR[], $7::VARCHAR[], $8::BIGINT[]) WITH ORDINALITY AS u (c0, c1, c2, o)
+                    JOIN f ON f.n = u.c2 ORDER BY u.o),
+             ...
+        SELECT * FROM f ORDER BY n
+
+    The call is made once, before any INSERT. Each INSERT's rows carry, under one key (`by`),
+    the `n` of the function's row they go with; that key's column, and any other the INSERT
+    takes from the function's row, is given the function's value. Rows are inserted in the order
+    given (a serial key numbers them so), and sent as `CompiledTogether` sends them. The call's
+    own arguments come first, as given.
+    """
+
+    def __init__(self, sql: str, call_arguments: int, writes: Sequence[CompiledWrite]) -> None:
+        self.sql = sql
+        self._call_arguments = call_arguments
+        self._writes = tuple(writes)
+
+    def args(self, call: Sequence[Any], row_sets: Sequence[Sequence[Params]]) -> list[Any]:
+        if len(call) != self._call_arguments:
+            raise ValueError(f"the call takes {self._call_arguments} arguments, not {len(call)}")
+        args = list(call)
+        for write, rows in zip(self._writes, row_sets, strict=True):
+            args.extend(list(column) for column in zip(*write.many(rows), strict=True))
+        return args
+
+
+# An INSERT of `compile_chained`: its table and compiled statement, the columns it takes from the
+# function's row ({column: the function's column}), and the key whose value is that row's `n`.
+Chained = tuple[Table, CompiledWrite, Mapping[str, str], str]
+
+
+def compile_chained(call: str, call_arguments: int, inserts: Sequence[Chained], dialect: Dialect) -> CompiledChained:
+    """The statement of `CompiledChained` for PostgreSQL. `call` is the function's call, its
+    arguments numbered $1 to $call_arguments."""
+    quote = dialect.identifier_preparer
+    offset = call_arguments
+    parts = [f"f AS MATERIALIZED (SELECT * FROM {call})"]
+    for i, (table, write, taken, by) in enumerate(inserts):
+        if by not in write.keys:
+            raise ValueError(f"the rows of {table.name} do not carry {by!r}")
+        arrays, targets, selected = [], [], []
+        for j, key in enumerate(write.keys):
+            offset += 1
+            column = table.c[key]
+            arrays.append(f"${offset}::{_LENGTH.sub('', column.type.compile(dialect=dialect))}[]")
+            if key not in taken:
+                targets.append(quote.quote(column.name))
+                selected.append(f"u.c{j}")
+        for key, source in taken.items():
+            targets.append(quote.quote(table.c[key].name))
+            selected.append(f"f.{quote.quote(source)}")
+        names = ", ".join(f"c{j}" for j in range(len(write.keys)))
+        parts.append(
+            f"i{i} AS (INSERT INTO {quote.format_table(table)} ({', '.join(targets)}) "
+            f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS u ({names}, o) "
+            f"JOIN f ON f.n = u.c{write.keys.index(by)} ORDER BY u.o)"
+        )
+    sql = "WITH " + ", ".join(parts) + " SELECT * FROM f ORDER BY n"
+    return CompiledChained(sql, call_arguments, [w for _, w, _, _ in inserts])
+
+
 class Compiled:
     """The statements of one database compiled for the driver, by statement (and keys)."""
 
@@ -140,6 +207,7 @@ class Compiled:
         self._writes: dict[tuple[int, tuple[str, ...]], CompiledWrite] = {}
         self._reads: dict[int, CompiledRead] = {}
         self._together: dict[tuple[Any, ...], CompiledTogether] = {}
+        self._chained: dict[tuple[Any, ...], CompiledChained] = {}
 
     def write(self, statement: Executable, keys: Sequence[str]) -> CompiledWrite:
         key = (id(statement), tuple(keys))
@@ -181,6 +249,29 @@ class Compiled:
             if len(self._together) < MAX_STATEMENTS:
                 self._together[key] = together
         return together, together.args(params, [rows for _, rows in inserts])
+
+    def chained(
+        self,
+        call: str,
+        arguments: Sequence[Any],
+        inserts: Sequence[tuple[Insert, Sequence[Params], Mapping[str, str], str]],
+    ) -> tuple[CompiledChained, list[Any]]:
+        """The one statement of `CompiledChained` for this call (its SQL, a constant) and these
+        INSERTs (each with its non-empty list of rows, with the keys of the first), and its
+        arguments."""
+        writes = [(statement, self.write(statement, list(rows[0]))) for statement, rows, _, _ in inserts]
+        key = (call, *((id(s), w.keys, tuple(t.items()), by) for (s, w), (_, _, t, by) in zip(writes, inserts, strict=True)))
+        chained = self._chained.get(key)
+        if chained is None:
+            tables: list[Chained] = []
+            for (statement, write), (_, _, taken, by) in zip(writes, inserts, strict=True):
+                if not isinstance(statement.table, Table):
+                    raise ValueError(f"only an INSERT into a table goes with others: {write.sql}")
+                tables.append((statement.table, write, taken, by))
+            chained = compile_chained(call, len(arguments), tables, self.dialect)
+            if len(self._chained) < MAX_STATEMENTS:
+                self._chained[key] = chained
+        return chained, chained.args(arguments, [rows for _, rows, _, _ in inserts])
 
     def read(self, statement: Select[Any]) -> CompiledRead:
         """A hot read (app/db/hot.py), compiled for this database's driver."""

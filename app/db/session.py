@@ -20,6 +20,8 @@ MAX_OVERFLOW = 32
 # PostgreSQL: connections kept for reads (app/db/request.py PostgresReader), out of the pool's;
 # the rest serve the audit log, mutations and the health checks.
 READ_CONNECTIONS = 24
+# PostgreSQL: how often a session that runs a statement checks that its client is still there.
+CLIENT_CHECK_MS = 100
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
@@ -37,6 +39,11 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     # No pre-ping: it costs a round trip on every checkout. After a database restart the
     # first statement on a dead connection fails with a clear error, SQLAlchemy invalidates
     # the pool, and the next requests get fresh connections: the service recovers by itself.
+    # A statement whose connection this process dropped (a request or a batch cancelled while
+    # it waited, say for the audit log's lock) stops within CLIENT_CHECK_MS, instead of running
+    # to its end, committing, unseen.
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("server_settings", {}).setdefault("client_connection_check_interval", str(CLIENT_CHECK_MS))
     return create_async_engine(url, **kwargs)
 
 

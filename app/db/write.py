@@ -19,7 +19,9 @@ audit store keeps it while entries keep coming). A transaction, on the driver:
 - PostgreSQL, through asyncpg: BEGIN (at the server's default isolation, as SQLAlchemy's would
   be), with the advisory lock it is asked for in the same round trip; then COMMIT. `insert_if`
   sends its read and its INSERTs as one statement (app/db/compiled.py `CompiledTogether`);
-  `Writer.insert_if` sends that statement alone, outside any transaction.
+  `Writer.insert_if` sends that statement alone, outside any transaction, and so do
+  `Writer.execute` (one INSERT) and `Writer.chained` (a function's call and INSERTs that take
+  columns from its rows, app/db/compiled.py `CompiledChained`).
 A failed statement rolls the transaction back, then is raised as SQLAlchemy's exception of its
 kind (app/db/errors.py: a DBAPIError, or a StatementError for a value its type refuses), the
 connection invalidated if it was lost or its state is unknown (no transaction began, or its end
@@ -33,8 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, NoReturn, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Insert, Row, Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -51,6 +53,7 @@ SQLITE_BEGIN = "BEGIN IMMEDIATE"
 ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 Params = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class Transaction(Protocol):
@@ -247,6 +250,23 @@ class _AsyncpgTransaction:
             await self.fail(error, together.sql, args)
 
 
+    async def chained(
+        self,
+        call: str,
+        arguments: Sequence[Any],
+        inserts: Sequence[tuple[Insert, Sequence[Params], Mapping[str, str], str]],
+    ) -> Sequence[Any]:
+        try:
+            chained, args = self.compiled.chained(call, arguments, [i for i in inserts if i[1]])
+        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
+            await self.refused(error, "chained", inserts)
+        try:
+            rows: Sequence[Any] = await self.driver.fetch(chained.sql, *args)
+            return rows
+        except Exception as error:
+            await self.fail(error, chained.sql, args)
+
+
 class _Begun:
     """A transaction on asyncpg begun by hand, so that BEGIN and the advisory lock are one round
     trip (a simple query of two statements: asyncpg's Transaction sends BEGIN alone)."""
@@ -353,28 +373,48 @@ class Writer:
         """`Transaction.insert_if` committed on its own. On PostgreSQL through asyncpg it is one
         statement outside any transaction (its own implicit one, committed before the server
         answers): one round trip in all. Elsewhere, in a transaction of its own."""
-        if self.sqlite is None and not self.ordinary:
-            if self._conn is None:
-                self._conn = await self.engine.connect()
-            conn = self._conn
-            if conn.dialect.driver == "asyncpg":
-                return await self._insert_if_alone(conn, condition, params, inserts)
+        if (conn := await self._asyncpg()) is not None:
+            return await self._alone(conn, lambda tx: tx.insert_if(condition, params, inserts))
         async with self.transaction() as tx:
             return await tx.insert_if(condition, params, inserts)
 
-    async def _insert_if_alone(
+    async def execute(self, statement: Insert, rows: Sequence[Params]) -> None:
+        """`Transaction.execute` committed on its own: on PostgreSQL through asyncpg one statement
+        outside any transaction; elsewhere in a transaction of its own."""
+        if (conn := await self._asyncpg()) is not None:
+            return await self._alone(conn, lambda tx: tx.execute(statement, rows))
+        async with self.transaction() as tx:
+            await tx.execute(statement, rows)
+
+    async def chained(
         self,
-        conn: AsyncConnection,
-        condition: Select[Any],
-        params: Params,
-        inserts: Sequence[tuple[Insert, Sequence[Params]]],
-    ) -> bool:
+        call: str,
+        arguments: Sequence[Any],
+        inserts: Sequence[tuple[Insert, Sequence[Params], Mapping[str, str], str]],
+    ) -> Sequence[Any] | None:
+        """A set-returning function's call and INSERTs that take columns from its rows, as one
+        statement outside any transaction (app/db/compiled.py `CompiledChained`); the function's
+        rows. PostgreSQL through asyncpg only: None elsewhere, and nothing is done."""
+        if (conn := await self._asyncpg()) is None:
+            return None
+        return await self._alone(conn, lambda tx: tx.chained(call, arguments, inserts))
+
+    async def _asyncpg(self) -> AsyncConnection | None:
+        """The connection, if statements go to asyncpg itself (not SQLite, not `ordinary`)."""
+        if self.sqlite is not None or self.ordinary:
+            return None
+        if self._conn is None:
+            self._conn = await self.engine.connect()
+        return self._conn if self._conn.dialect.driver == "asyncpg" else None
+
+    async def _alone(self, conn: AsyncConnection, run: Callable[[_AsyncpgTransaction], Awaitable[T]]) -> T:
+        """One statement outside any transaction; the connection given back if it fails."""
         if self._driver is None:
             self._driver = (await conn.get_raw_connection()).driver_connection
         tx = _AsyncpgTransaction(conn, self._driver, self._compiled)  # no transaction to roll back
         ok = False
         try:
-            done = await tx.insert_if(condition, params, inserts)
+            done = await run(tx)
             ok = True
             return done
         except Exception as error:

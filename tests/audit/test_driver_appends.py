@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -153,7 +153,7 @@ async def audit_store(url: str) -> AsyncIterator[AuditStore]:
 
 def used_the_driver(store: AuditStore, *statements: Any) -> bool:
     compiled = store._writer.compiled
-    return all(statement in compiled for statement in (HEAD, INSERT_ENTRIES, *statements))
+    return all(statement in compiled for statement in (INSERT_ENTRIES, *statements))
 
 
 async def stored_rows(url: str) -> dict[str, list[list[tuple[str, Any]]]]:
@@ -187,7 +187,9 @@ async def test_the_driver_stores_the_rows_sqlalchemy_stores(two_databases: tuple
     on_driver, on_sqlalchemy = two_databases
     async with audit_store(on_driver) as store:
         seqs = [await append_batch(store, b) for b in batches()]
-        assert used_the_driver(store, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_NODES)
+        # On PostgreSQL the database makes the tree's nodes (xz_audit_chain): compared below.
+        tree = [INSERT_NODES] if backend(on_driver) == "sqlite" else []
+        assert used_the_driver(store, INSERT_ACCESSES, INSERT_CHECKPOINTS, *tree)
     async with audit_store(on_sqlalchemy) as store:
         with through_sqlalchemy(store) as statements:
             ordinary = [await append_batch(store, b) for b in batches()]
@@ -266,9 +268,10 @@ async def test_on_the_head_it_left_a_refused_value_fails_its_entry_alone(empty_d
     assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
 
 
-async def test_postgresql_a_batch_on_the_head_it_left_is_one_round_trip(postgres_url: str) -> None:
-    """The head check and every insert as one statement, outside any transaction: its own
-    implicit one, committed before the server answers."""
+async def test_postgresql_a_batch_is_one_round_trip(postgres_url: str) -> None:
+    """The batch's place in the chain and the tree (given by the database, under the lock) and
+    every insert, as one statement outside any transaction: its own implicit one, committed
+    before the server answers. A checkpoint due is signed here and stored by one more."""
     async with audit_store(postgres_url) as store:
         sent: list[str] = []
 
@@ -279,20 +282,27 @@ async def test_postgresql_a_batch_on_the_head_it_left_is_one_round_trip(postgres
         assert await append_batch(store, [item(0)]) == [1]
         assert await append_batch(store, [item(1)]) == [2]  # asyncpg learns the arrays' types once
         sent.clear()
-        assert await append_batch(store, [item(i) for i in range(2, 8)]) == list(range(3, 9))
+        assert await append_batch(store, [item(i) for i in range(2, 6)]) == list(range(3, 7))
         assert len(sent) == 1, sent
-        assert sent[0].startswith("WITH ok AS")
-        for table in ("audit_log", "audit_tree", "access_records", "audit_checkpoints"):  # entry 7 is checkpointed
+        assert sent[0].startswith("WITH f AS MATERIALIZED (SELECT * FROM xz_audit_chain(")
+        for table in ("audit_log", "access_records"):
             assert f"INSERT INTO {table} " in sent[0]
+        sent.clear()
+        assert await append_batch(store, [item(6), item(7)]) == [7, 8]  # entry 7 is checkpointed
+        assert len(sent) == 2, sent
+        assert sent[0].startswith("WITH f AS MATERIALIZED") and sent[1].startswith("INSERT INTO audit_checkpoints ")
     assert len(await stored_entries(postgres_url)) == 8
-    assert xinzheng("audit", "verify", database_url=postgres_url).returncode == 0
+    result = xinzheng("audit", "verify", database_url=postgres_url)
+    assert result.returncode == 0, result.stderr
+    assert "1 signed checkpoint(s)" in result.stdout
 
 
 async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two processes' stores append in turn, each time on a head the other moved: each reads the
-    head and the tree's frontier again (in one read), and the log verifies whole."""
+    """Two processes' stores append in turn, each time on a head the other moved, and the log
+    verifies whole. On SQLite each reads the head and the tree's frontier again (in one read);
+    on PostgreSQL the database gives each batch its place, and neither store reads anything."""
     monkeypatch.setattr(store_module, "READ_FIRST", 2)
     async with audit_store(empty_database_url) as one, audit_store(empty_database_url) as two:
         seqs = []
@@ -300,7 +310,10 @@ async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(
             store = (one, two)[k % 2]
             seqs += await append_batch(store, [item(len(seqs) + i) for i in range(size)])
         assert seqs == list(range(1, 22))
-        assert one._read_first == two._read_first == 2  # each saw the head moved, and reads it first
+        if backend(empty_database_url) == "postgresql":
+            assert one._read_first == two._read_first == 0  # neither failed on the other's head
+        else:
+            assert one._read_first == two._read_first == 2  # each saw the head moved, and reads it first
         # Alone again, a store finds the head it left, and after READ_FIRST batches goes back to
         # its one statement.
         for i in range(21, 24):
@@ -371,7 +384,9 @@ async def appends_held(url: str) -> AsyncIterator[None]:
 async def test_a_batch_cancelled_mid_write_answers_its_callers(empty_database_url: str) -> None:
     """The service shutting down while a batch waits to be written: its callers are answered
     AUDIT_UNAVAILABLE at once, never left waiting, nothing of it is stored, and the writer goes
-    on once it is asked again."""
+    on once it is asked again. On PostgreSQL the batch is one statement waiting inside the
+    database for the lock: its connection dropped, the server stops it (app/db/session.py
+    CLIENT_CHECK_MS) before the lock would let it commit."""
     url = empty_database_url
     async with audit_store(url) as store:
         async with appends_held(url):
@@ -380,6 +395,8 @@ async def test_a_batch_cancelled_mid_write_answers_its_callers(empty_database_ur
             assert store._flusher is not None and not store._flusher.done()
             store._flusher.cancel()
             results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=2)
+            if backend(url) == "postgresql":
+                await until_no_session_waits_on_a_lock(url)
         assert all(isinstance(r, AuditWriteFailed) and "shutting down" in str(r) for r in results), results
         assert await append_batch(store, [item(3)]) == [1]
     assert [e["requestId"] for e in await stored_entries(url)] == ["req-0003"]
@@ -395,35 +412,26 @@ def postgres_url(databases: DatabaseFactory) -> str:
 async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_retry(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another writer commits the entry after the head twice: just before this append's head
-    check and insert (one statement, with no lock), which then inserts nothing; and, as a
-    second process would were it not for the advisory lock, between the append's read of the
-    head under the lock and its insert, which then inserts nothing either. The append tries
-    again on the new head."""
+    """Writers that take no lock (a worker of the release before) extend the head twice under
+    this append: the first holds the entry after the head uncommitted while this append's
+    statement, given its place by the database, inserts on the same head (the insert waits,
+    then fails on `seq` when it commits); the second commits between the append's read of the
+    head under the lock and its insert (the retry), which then inserts nothing. The append
+    tries again on the new head each time."""
     url = postgres_url
     async with audit_store(url) as store, audit_store(url) as rival:
         assert await append_batch(store, [item(0)]) == [1]
         writer = store._writer
-        real, real_insert_if = writer.transaction, writer.insert_if
+        real = writer.transaction
         rivals = [item(1), item(4)]
+        engine = create_async_engine(url)
 
-        async def race(tx: Transaction) -> None:
+        async def race(tx: Transaction, conn: Any) -> None:
             head = await tx.first(HEAD)
             frontier, _ = await rival._frontier(tx, head)
             batch = rival._prepare(head.seq, head.hash, frontier, [rivals.pop(0)])
-            engine = create_async_engine(url)
-            try:
-                async with engine.begin() as conn:
-                    for insert, rows in batch.statements():
-                        await conn.execute(insert, rows)
-            finally:
-                await engine.dispose()
-
-        async def racing_insert_if(*args: Any) -> bool:
-            if len(rivals) == 2:
-                async with real() as tx:
-                    await race(tx)
-            return await real_insert_if(*args)
+            for insert, rows in batch.statements():
+                await conn.execute(insert, rows)
 
         @contextlib.asynccontextmanager
         async def racing(lock: int | None = None) -> AsyncIterator[Transaction]:
@@ -440,17 +448,56 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
             async def first(self, statement: Any, params: Any = None) -> Any:
                 head = await self.tx.first(statement, params)
                 if statement is HEAD and len(rivals) == 1:
-                    await race(self.tx)
+                    async with engine.begin() as conn:
+                        await race(self.tx, conn)
                 return head
 
-        monkeypatch.setattr(writer, "insert_if", racing_insert_if)
-        monkeypatch.setattr(writer, "transaction", racing)
-        assert await append_batch(store, [item(2), item(3)]) == [4, 5]
+        try:
+            monkeypatch.setattr(writer, "transaction", racing)
+            async with engine.begin() as conn:
+                async with real() as tx:
+                    await race(tx, conn)  # inserted, not committed
+                appending = asyncio.create_task(append_batch(store, [item(2), item(3)]))
+                await waiting_on_a_lock(conn)  # the append's insert, on the rival's row
+            assert await appending == [4, 5]
+        finally:
+            await engine.dispose()
         assert not rivals
     assert [e["requestId"] for e in await stored_entries(url)] == [
         "req-0000", "req-0001", "req-0004", "req-0002", "req-0003",
     ]  # fmt: skip
     assert xinzheng("audit", "verify", database_url=url).returncode == 0
+
+
+async def until_no_session_waits_on_a_lock(url: str) -> None:
+    """Until no session of this database waits on a lock (polled, for 30 s at most)."""
+    watcher = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        for _ in range(3000):
+            if not await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("a session still waits on a lock")
+    finally:
+        await watcher.close()
+
+
+async def waiting_on_a_lock(conn: Any) -> None:
+    """Until another session of this database waits on a lock (polled, for 30 s at most)."""
+    for _ in range(3000):
+        await conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # else read once a transaction
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no session waits on a lock")
 
 
 async def test_postgresql_a_connection_the_database_dropped_fails_one_batch_at_most(postgres_url: str) -> None:

@@ -11,7 +11,7 @@ import json
 import random
 from typing import Any
 
-from app.audit.chain import GENESIS, canonical, entry_hash, timestamp
+from app.audit.chain import GENESIS, canonical, canonical_parts, entry_hash, timestamp
 
 ENTRY: dict[str, Any] = {
     "seq": 7,
@@ -72,3 +72,17 @@ def test_canonical_json_is_json_dumps_with_the_fixed_options() -> None:
                  "subjects": rng.sample(["PERSON:1", "ENTERPRISE:2", "甲"], k=rng.randint(0, 3))}  # fmt: skip
         assert canonical(entry) == reference_canonical(entry)
     assert canonical({**ENTRY, "at": "2026-11-27T08:05:09.120034Z"}) == canonical(ENTRY)  # an export's text
+
+
+def test_the_parts_the_database_joins_make_the_canonical_form() -> None:
+    """On PostgreSQL the database gives an entry its seq and prevHash and joins its canonical
+    form's three parts around them (xz_audit_chain): the same bytes as `canonical`."""
+    rng = random.Random(13)
+    values: list[Any] = [None, True, -3, 2**70, 1.5, "", "é\u2028\"\\\n", "王芳", {"b": 1, "a": [{"d": 1}]}, ["x"]]
+    for _ in range(500):
+        entry = {**ENTRY, "variables": rng.choice(values), "purpose": rng.choice(values), "requestId": rng.choice(values),
+                 "subjects": rng.choice(values), "outcome": rng.choice(values), "seq": rng.randint(1, 2**62),
+                 "prevHash": rng.choice([GENESIS, "%064x" % rng.getrandbits(256)])}  # fmt: skip
+        first, second, third = canonical_parts({k: v for k, v in entry.items() if k not in ("seq", "prevHash")})
+        joined = first + entry["prevHash"].encode() + second + str(entry["seq"]).encode() + third
+        assert joined == canonical(entry) == reference_canonical(entry)
