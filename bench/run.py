@@ -46,7 +46,9 @@ import pgraphile  # bench/pgraphile.py
 from figures import WARMUP_SECONDS, combine, report
 import reference  # bench/reference.py: this script's directory is on sys.path
 from throwaway import DatabaseError, throwaway_database
-from servers import Server, ServerError, backend_cpu_seconds, machine_busy, start_server, wait_ready
+from servers import (
+    Server, ServerError, backend_cpu_seconds, busy_between, cpu_ticks, machine_busy, start_server, wait_ready,
+)
 from sqlalchemy.engine import make_url
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -216,13 +218,14 @@ def load(
     database: str | None = None, rate: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Drive one server from bench/loadgen.py, a separate process, with `bodies` in rotation; its
-    figures, plus the server's CPU time and, on PostgreSQL (`database` named), that of the
-    backends serving it."""
+    figures, plus the server's CPU time, the whole machine's and, on PostgreSQL (`database`
+    named), that of the backends serving it."""
     job = {
         "url": server.url, "token": token, "bodies": bodies,
         "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency, "rate": rate,
     }  # fmt: skip
     db_before = backend_cpu_seconds(database) if database else None
+    machine_before = cpu_ticks()
     cpu_before, started = server.cpu_seconds(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "loadgen.py")], input=json.dumps(job).encode(), capture_output=True,
@@ -238,6 +241,9 @@ def load(
     db_after = backend_cpu_seconds(database) if database else None
     figures["db_cpu"] = None if db_before is None or db_after is None else (db_after - db_before) / wall
     figures["client_cpu"] = figures["cpu_seconds"] / figures["elapsed"]
+    # Every core of the machine: the server, the database, the load generator and the kernel.
+    # Near 100%, the machine, not the server, is what limits the throughput.
+    figures["machine_cpu"] = busy_between(machine_before, cpu_ticks())
     if server.process.poll() is not None:
         raise ServerError(f"{server.name} died under load:\n{server.log.read_text(errors='replace')[-3000:]}")
     return figures

@@ -106,21 +106,29 @@ def wait_ready(server: Server, timeout: float = 30.0) -> None:
     raise ServerError(f"{server.name} did not answer /healthz within {timeout:.0f} s")
 
 
-def machine_busy(seconds: float = 1.0) -> float | None:
-    """The share of all cores busy over a short sample (Linux /proc/stat), or None where unknown."""
-
-    def sample() -> tuple[int, int]:
+def cpu_ticks() -> tuple[int, int] | None:
+    """The machine's busy and total CPU time so far, in ticks of all cores (Linux /proc/stat),
+    or None where unknown."""
+    try:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = values[3] + values[4]  # idle + iowait
         return sum(values) - idle, sum(values)
-
-    try:
-        busy0, total0 = sample()
-        time.sleep(seconds)
-        busy1, total1 = sample()
     except (OSError, ValueError, IndexError):
         return None
-    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def busy_between(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of all cores busy between two `cpu_ticks` readings."""
+    if before is None or after is None:
+        return None
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+def machine_busy(seconds: float = 1.0) -> float | None:
+    """The share of all cores busy over a short sample, or None where unknown."""
+    before = cpu_ticks()
+    time.sleep(seconds)
+    return busy_between(before, cpu_ticks())
 
 
 def backend_cpu_seconds(database: str) -> float | None:

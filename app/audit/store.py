@@ -112,6 +112,9 @@ ENTRY_TAKES = {"seq": "seq", "prev_hash": "prev_hash", "hash": "hash"}
 # Each entry's seq, and each access record's audit_seq, is sent as its entry's n in the batch.
 ACCESS_TAKES = {"audit_seq": "seq"}
 TREE_LAGS = "XZ001"  # the function's SQLSTATE when the tree lacks a node of the head's frontier
+# PostgreSQL's SQLSTATE for a function that does not exist: a database migrated only to the
+# release before (this code started before `xinzheng migrate`), whose appends take the other path.
+NO_FUNCTION = "42883"
 
 # Entry field (API name) -> column.
 COLUMNS = {
@@ -187,6 +190,7 @@ class AuditStore:
         # Batches still to read the head first, under the lock: another process has been seen
         # writing, and a batch made on this process's own head would likely fail and be made again.
         self._read_first = 0
+        self._chain_missing = False  # the database had no xz_audit_chain at the last batch (said once)
         self._appended = False  # since the timer last signed
         self._timer: asyncio.Task[None] | None = None
         self._postgres = engine.dialect.name == "postgresql"
@@ -316,8 +320,9 @@ class AuditStore:
         database, under the advisory lock, and inserted, in one statement outside any transaction
         (its own implicit one): one round trip, and the lock held only while the database does
         the work, never across a round trip, so that workers do not queue on each other. None,
-        with nothing written, where the writer cannot (another driver), or when the stored tree
-        lags the log (the locked path catches it up)."""
+        with nothing written, where the writer cannot (another driver), when the stored tree
+        lags the log (the locked path catches it up), or when the database has no such function
+        yet (migrated to the release before only)."""
         first, second, third = zip(*(canonical_parts(fields) for fields, _ in items), strict=True)
         entries = [
             {"seq": n, **{column: fields[name] for name, column in UNCHAINED.items()}} for n, (fields, _) in enumerate(items, 1)
@@ -333,7 +338,11 @@ class AuditStore:
                 [(INSERT_ENTRIES, entries, ENTRY_TAKES, "seq"), (INSERT_ACCESSES, accesses, ACCESS_TAKES, "audit_seq")],
             )
         except DBAPIError as e:
-            if getattr(e.orig, "sqlstate", None) == TREE_LAGS:  # asyncpg's own error
+            state = getattr(e.orig, "sqlstate", None)  # asyncpg's own error
+            if state == NO_FUNCTION and not self._chain_missing:
+                log.warning("audit: the database has no xz_audit_chain yet (run `xinzheng migrate`): appending the slower way")
+            if state in (TREE_LAGS, NO_FUNCTION):
+                self._chain_missing = state == NO_FUNCTION
                 self._tree = None
                 return None
             raise

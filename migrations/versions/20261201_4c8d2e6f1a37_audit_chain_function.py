@@ -44,9 +44,9 @@ LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     head bigint;
     prev text;
-    frontier bytea[] := '{}';
-    start bigint := 0;
-    stored text;
+    frontier bytea[];
+    found bigint;
+    wanted bigint;
     lvl integer;
     leaf bigint;
     h bytea;
@@ -62,19 +62,18 @@ BEGIN
         head := 0;
         prev := repeat('0', 64);
     END IF;
-    -- The tree at the head: one complete subtree per set bit of its size, largest first.
-    FOR lvl IN REVERSE 62..0 LOOP
-        IF (head >> lvl) & 1 = 1 THEN
-            stored := NULL;
-            SELECT t.hash INTO stored FROM audit_tree t WHERE t.level = lvl AND t.idx = start >> lvl;
-            IF stored IS NULL THEN
-                RAISE EXCEPTION 'audit_tree lacks node (%, %) of the tree at size %', lvl, start >> lvl, head
-                    USING ERRCODE = 'XZ001';
-            END IF;
-            frontier := frontier || decode(stored, 'hex');
-            start := start + (1::bigint << lvl);
-        END IF;
-    END LOOP;
+    -- The tree at the head, in one read: a complete subtree per set bit of its size, largest
+    -- first; the one at level l starts where the higher bits end, so its index is
+    -- (head >> (l + 1)) << 1.
+    SELECT coalesce(array_agg(decode(t.hash, 'hex') ORDER BY l.lvl DESC), '{}'), count(t.hash), count(*)
+      INTO frontier, found, wanted
+      FROM generate_series(62, 0, -1) AS l (lvl)
+      LEFT JOIN audit_tree t ON t.level = l.lvl AND t.idx = (head >> (l.lvl + 1)) << 1
+     WHERE (head >> l.lvl) & 1 = 1;
+    IF found < wanted THEN
+        RAISE EXCEPTION 'audit_tree lacks % of the % nodes of the tree at size %', wanted - found, wanted, head
+            USING ERRCODE = 'XZ001';
+    END IF;
     FOR i IN 1..coalesce(cardinality(firsts), 0) LOOP
         n := i;
         seq := head + i;

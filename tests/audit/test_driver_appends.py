@@ -500,6 +500,28 @@ async def waiting_on_a_lock(conn: Any) -> None:
     raise AssertionError("no session waits on a lock")
 
 
+async def test_postgresql_a_database_not_yet_migrated_to_the_chain_function_is_still_written(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This release started before `xinzheng migrate` made xz_audit_chain: batches are written
+    the way the release before wrote them (read the head, extend it here), not refused."""
+    engine = create_async_engine(postgres_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP FUNCTION xz_audit_chain(bigint, bytea[], bytea[], bytea[], bigint)"))
+    finally:
+        await engine.dispose()
+    async with audit_store(postgres_url) as store:
+        for i in range(0, 9, 3):
+            assert await append_batch(store, [item(i), item(i + 1), item(i + 2)]) == [i + 1, i + 2, i + 3]
+    assert [r.getMessage() for r in caplog.records if "xz_audit_chain" in r.getMessage()] == [
+        "audit: the database has no xz_audit_chain yet (run `xinzheng migrate`): appending the slower way"
+    ]
+    result = xinzheng("audit", "verify", database_url=postgres_url)
+    assert result.returncode == 0, result.stderr
+    assert "1 signed checkpoint(s)" in result.stdout
+
+
 async def test_postgresql_a_connection_the_database_dropped_fails_one_batch_at_most(postgres_url: str) -> None:
     """After a restart the writer's pooled connection is dead: at most one batch fails closed, and
     the connection is not handed out again."""
