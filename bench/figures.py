@@ -16,6 +16,7 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     cpus = [r["server_cpu"] for r in rounds if r["server_cpu"] is not None]
     db_cpus = [r["db_cpu"] for r in rounds if r.get("db_cpu") is not None]
     machine = [r["machine_cpu"] for r in rounds if r.get("machine_cpu") is not None]
+    waits = [r["server_wait"] for r in rounds if r.get("server_wait") is not None]
     return {
         "requests": requests,
         "elapsed": elapsed,
@@ -26,6 +27,7 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "server_cpu": sum(cpus) / len(cpus) if cpus else None,
         "db_cpu": sum(db_cpus) / len(db_cpus) if db_cpus else None,
         "machine_cpu": sum(machine) / len(machine) if machine else None,
+        "server_wait": sum(waits) / len(waits) if waits else None,
         "client_cpu": sum(r["client_cpu"] for r in rounds) / len(rounds),
         "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
         "first_failure": next((r["first_failure"] for r in rounds if r["first_failure"]), None),
@@ -42,12 +44,12 @@ def report(results: dict[str, dict[str, Any]], kind: str, args: argparse.Namespa
           + (f", a fixed {args.rate:g} requests/s" if getattr(args, "rate", None) else ""))  # fmt: skip
     db = any(r.get("db_cpu") is not None for r in results.values())
     print(
-        f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'client CPU':>11}"
-        + (f" {'db CPU':>8}" if db else "") + f" {'machine CPU':>12}"
+        f"{'server':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failures':>9} {'server CPU':>11} {'server wait':>12}"
+        f" {'client CPU':>11}" + (f" {'db CPU':>8}" if db else "") + f" {'machine CPU':>12}"
     )
     for name, r in results.items():
         print(f"{name:<12} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['failures']:>9} "
-              f"{share(r['server_cpu']):>11} {share(r['client_cpu']):>11}"
+              f"{share(r['server_cpu']):>11} {share(r.get('server_wait')):>12} {share(r['client_cpu']):>11}"
               + (f" {share(r.get('db_cpu')):>8}" if db else "") + f" {share(r.get('machine_cpu')):>12}")  # fmt: skip
     for name, r in results.items():
         if len(r["rounds_rps"]) > 1:

@@ -218,15 +218,15 @@ def load(
     database: str | None = None, rate: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Drive one server from bench/loadgen.py, a separate process, with `bodies` in rotation; its
-    figures, plus the server's CPU time, the whole machine's and, on PostgreSQL (`database`
-    named), that of the backends serving it."""
+    figures, plus the server's CPU time and time waiting for a core, the whole machine's CPU
+    time and, on PostgreSQL (`database` named), that of the backends serving it."""
     job = {
         "url": server.url, "token": token, "bodies": bodies,
         "warmup": WARMUP_SECONDS, "seconds": seconds, "concurrency": concurrency, "rate": rate,
     }  # fmt: skip
     db_before = backend_cpu_seconds(database) if database else None
     machine_before = cpu_ticks()
-    cpu_before, started = server.cpu_seconds(), time.perf_counter()
+    cpu_before, waited_before, started = server.cpu_seconds(), server.waited_seconds(), time.perf_counter()
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "loadgen.py")], input=json.dumps(job).encode(), capture_output=True,
         timeout=WARMUP_SECONDS + seconds + 120, check=False,
@@ -238,6 +238,10 @@ def load(
     # Server CPU over the warm-up and the run, as a share of one core.
     wall = time.perf_counter() - started
     figures["server_cpu"] = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / wall
+    # How long the server was ready to run but waited for a core: on a small machine the
+    # database and the load generator take turns with it.
+    waited_after = server.waited_seconds()
+    figures["server_wait"] = None if waited_before is None or waited_after is None else (waited_after - waited_before) / wall
     db_after = backend_cpu_seconds(database) if database else None
     figures["db_cpu"] = None if db_before is None or db_after is None else (db_after - db_before) / wall
     figures["client_cpu"] = figures["cpu_seconds"] / figures["elapsed"]

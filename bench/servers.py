@@ -49,6 +49,20 @@ class Server:
             return None
         return total / os.sysconf("SC_CLK_TCK")
 
+    def waited_seconds(self) -> float | None:
+        """Time so far that the main threads of the server process and its workers (where an
+        event loop runs) were ready to run but waited for a core (Linux /proc/PID/schedstat,
+        with the scheduler's statistics on), or None where unknown."""
+        total, stack = 0, [self.process.pid]
+        try:
+            while stack:
+                pid = stack.pop()
+                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])  # run delay, ns
+                stack += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            return None
+        return total / 1e9
+
 
 def free_port() -> int:
     with socket.socket() as s:
