@@ -249,7 +249,6 @@ class _AsyncpgTransaction:
         except Exception as error:
             await self.fail(error, together.sql, args)
 
-
     async def chained(
         self,
         call: str,
