@@ -414,8 +414,8 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
 ) -> None:
     """Writers that take no lock (a worker of the release before) extend the head twice under
     this append: the first holds the entry after the head uncommitted while this append's
-    statement, given its place by the database, inserts on the same head (the insert waits,
-    then fails on `seq` when it commits); the second commits between the append's read of the
+    statement, given its place by the database, inserts on the same head (its inserts wait on
+    the rival's rows, then fail on a key the rival took once it commits); the second commits between the append's read of the
     head under the lock and its insert (the retry), which then inserts nothing. The append
     tries again on the new head each time."""
     url = postgres_url
