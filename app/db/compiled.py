@@ -73,6 +73,25 @@ def compile_write(statement: Executable, dialect: Dialect, keys: Sequence[str]) 
     return CompiledWrite(statement, compiled.string, slots)
 
 
+def _as_arrays(writes: Sequence[CompiledWrite], row_sets: Sequence[Sequence[Params]]) -> list[list[Any]]:
+    """Each INSERT's rows as one array per column (its placeholders' order), each value converted
+    as the table's own INSERT converts it: the arguments `unnest` takes."""
+    return [
+        list(column)
+        for write, rows in zip(writes, row_sets, strict=True)
+        for column in zip(*write.many(rows), strict=True)
+    ]
+
+
+_LENGTH = re.compile(r"\(\s*\d+(\s*,\s*\d+)?\s*\)")
+
+
+def _array_placeholder(number: int, column: Any, dialect: Dialect) -> str:
+    """`$n` cast to an array of the column's type without its length: a cast to VARCHAR(n) would
+    cut a longer value short, where the INSERT must refuse it as the single-row one does."""
+    return f"${number}::{_LENGTH.sub('', column.type.compile(dialect=dialect))}[]"
+
+
 class CompiledTogether:
     """INSERTs into several tables, done only if a read finds a row, as one PostgreSQL statement:
 
@@ -99,13 +118,7 @@ class CompiledTogether:
         query = self._condition.bind(params)
         if query is None:
             raise ValueError("a parameter of this read is missing")
-        args = query[1]
-        for write, rows in zip(self._writes, row_sets, strict=True):
-            args.extend(list(column) for column in zip(*write.many(rows), strict=True))
-        return args
-
-
-_LENGTH = re.compile(r"\(\s*\d+(\s*,\s*\d+)?\s*\)")
+        return [*query[1], *_as_arrays(self._writes, row_sets)]
 
 
 def compile_together(
@@ -121,10 +134,8 @@ def compile_together(
     parts = [f"ok AS (SELECT EXISTS ({sql}) AS ok)"]
     for i, (table, write) in enumerate(inserts):
         columns = [table.c[key] for key in write.keys]
-        arrays = []
-        for column in columns:
-            offset += 1
-            arrays.append(f"${offset}::{_LENGTH.sub('', column.type.compile(dialect=dialect))}[]")
+        arrays = [_array_placeholder(offset + j, column, dialect) for j, column in enumerate(columns, 1)]
+        offset += len(columns)
         parts.append(
             f"i{i} AS (INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) "
             f"SELECT * FROM unnest({', '.join(arrays)}) WHERE (SELECT ok FROM ok))"
@@ -158,10 +169,7 @@ class CompiledChained:
     def args(self, call: Sequence[Any], row_sets: Sequence[Sequence[Params]]) -> list[Any]:
         if len(call) != self._call_arguments:
             raise ValueError(f"the call takes {self._call_arguments} arguments, not {len(call)}")
-        args = list(call)
-        for write, rows in zip(self._writes, row_sets, strict=True):
-            args.extend(list(column) for column in zip(*write.many(rows), strict=True))
-        return args
+        return [*call, *_as_arrays(self._writes, row_sets)]
 
 
 # An INSERT of `compile_chained`: its table and compiled statement, the columns it takes from the
@@ -182,7 +190,7 @@ def compile_chained(call: str, call_arguments: int, inserts: Sequence[Chained], 
         for j, key in enumerate(write.keys):
             offset += 1
             column = table.c[key]
-            arrays.append(f"${offset}::{_LENGTH.sub('', column.type.compile(dialect=dialect))}[]")
+            arrays.append(_array_placeholder(offset, column, dialect))
             if key not in taken:
                 targets.append(quote.quote(column.name))
                 selected.append(f"u.c{j}")

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -396,7 +396,7 @@ async def test_a_batch_cancelled_mid_write_answers_its_callers(empty_database_ur
             store._flusher.cancel()
             results = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), timeout=2)
             if backend(url) == "postgresql":
-                await until_no_session_waits_on_a_lock(url)
+                await until_lock_waiters(url, lambda n: n == 0)
         assert all(isinstance(r, AuditWriteFailed) and "shutting down" in str(r) for r in results), results
         assert await append_batch(store, [item(3)]) == [1]
     assert [e["requestId"] for e in await stored_entries(url)] == ["req-0003"]
@@ -458,7 +458,7 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
                 async with real() as tx:
                     await race(tx, conn)  # inserted, not committed
                 appending = asyncio.create_task(append_batch(store, [item(2), item(3)]))
-                await waiting_on_a_lock(conn)  # the append's insert, on the rival's row
+                await until_lock_waiters(url, lambda n: n > 0)  # the append's insert, on the rival's row
             assert await appending == [4, 5]
         finally:
             await engine.dispose()
@@ -469,35 +469,21 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
     assert xinzheng("audit", "verify", database_url=url).returncode == 0
 
 
-async def until_no_session_waits_on_a_lock(url: str) -> None:
-    """Until no session of this database waits on a lock (polled, for 30 s at most)."""
+async def until_lock_waiters(url: str, done: Callable[[int], bool]) -> None:
+    """Until the number of this database's sessions waiting on a lock is `done` (polled, for 30 s
+    at most), watched from a connection of its own."""
     watcher = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
     try:
         for _ in range(3000):
-            if not await watcher.fetchval(
+            waiting = await watcher.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ):
+            )
+            if done(waiting):
                 return
             await asyncio.sleep(0.01)
-        raise AssertionError("a session still waits on a lock")
+        raise AssertionError(f"still {waiting} session(s) waiting on a lock")
     finally:
         await watcher.close()
-
-
-async def waiting_on_a_lock(conn: Any) -> None:
-    """Until another session of this database waits on a lock (polled, for 30 s at most)."""
-    for _ in range(3000):
-        await conn.execute(text("SELECT pg_stat_clear_snapshot()"))  # else read once a transaction
-        waiting = await conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("no session waits on a lock")
 
 
 async def test_postgresql_a_database_not_yet_migrated_to_the_chain_function_is_still_written(
