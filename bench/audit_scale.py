@@ -6,7 +6,7 @@
 Makes a throwaway database (a temp SQLite file, or `xz_bench_…` on the server, dropped at the
 end), migrates it, and writes the log directly, not through requests: entries as the service's
 requests make them (varied actors, queries, subjects), chained, their Merkle tree and a signed
-checkpoint every 100, made by the store's own code (`AuditStore._prepare`, the rows a batch
+checkpoint every 100, made by the store's own code (`Extender.prepare`, the rows a batch
 writes) and inserted in chunks of 10,000. Then it times `xinzheng audit verify` in a fresh
 process, and the receipt of entries spread over the log: the proof alone (`proofs.receipt`, the
 rows it reads), and `auditReceipt` over GraphQL in process (ASGI, an auditor's token).
@@ -77,7 +77,7 @@ def fill(url: str, settings: Settings, count: int) -> None:
         async with engine.begin() as conn:
             for first in range(0, count, CHUNK):
                 items = [entry(i, start + dt.timedelta(milliseconds=i)) for i in range(first, min(first + CHUNK, count))]
-                batch = store._prepare(seq, prev, frontier, items)
+                batch = store.extender.prepare(seq, prev, frontier, items)
                 for statement, rows in batch.statements():
                     if rows:
                         await conn.execute(statement, rows)

@@ -17,7 +17,8 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy import bindparam, select
 
 from app.audit import tree
-from app.audit.store import AuditStore, audit_log
+from app.audit.rows import audit_log
+from app.audit.store import AuditStore
 from app.i18n import Localised, Text
 
 

@@ -1,6 +1,6 @@
 """The log's Merkle tree as stored: its complete subtrees (audit_tree), and the proofs made of them.
 
-The append (app/audit/store.py) writes the nodes; here they are read: the frontier an append
+The append (app/audit/extend.py, app/audit/chained.py) writes the nodes; here they are read: the frontier an append
 extends, and for a receipt or a witness the root of any size up to the head, an inclusion proof
 and a consistency proof, each a few rows fetched in one query (app/audit/merkle.py says which).
 """
@@ -20,7 +20,7 @@ from app.audit import merkle
 from app.audit.merkle import Frontier, Get, Node
 from app.db.hot import hot
 from app.db.models import AuditCheckpoint, AuditTreeNode
-from app.db.write import Transaction
+from app.db.transactions import Transaction
 
 tree = AuditTreeNode.__table__
 checkpoints = AuditCheckpoint.__table__

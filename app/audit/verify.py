@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.audit import keys, note
 from app.audit.chain import GENESIS, Break, canonical, timestamp
 from app.audit.merkle import Frontier, leaf_hash
-from app.audit.store import COLUMNS, audit_log, checkpoints, from_row
+from app.audit.rows import COLUMNS, audit_log, checkpoints, from_row
 
 JSON_COLUMNS = ("variables", "subjects", "fields_masked", "fields_denied", "error_codes")
 BATCH = 5000

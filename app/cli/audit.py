@@ -132,7 +132,7 @@ async def _walk_database(settings: Settings, key: Ed25519PublicKey, sizes: list[
     from sqlalchemy import func, select
     from sqlalchemy.exc import DBAPIError
 
-    from app.audit.store import checkpoints
+    from app.audit.rows import checkpoints
     from app.audit.verify import verify_database
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
@@ -313,7 +313,7 @@ async def _export(settings: Settings, key: Ed25519PublicKey, out: IO[str]) -> tu
     from sqlalchemy.exc import DBAPIError
 
     from app.audit.export import checkpoint_line, entry_line, header_line
-    from app.audit.store import HEAD, audit_log, checkpoints
+    from app.audit.rows import HEAD, audit_log, checkpoints
     from app.audit.verify import checkpoint_row, entries
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason

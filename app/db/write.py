@@ -12,7 +12,8 @@ processors) are kept: the rows stored are the same as through SQLAlchemy's execu
 byte (tests/audit/test_driver_appends.py). Its reads are hot reads (app/db/hot.py).
 
 `Writer` holds one pooled connection for a run of transactions and gives it back when told (the
-audit store keeps it while entries keep coming). A transaction, on the driver:
+audit store keeps it while entries keep coming). A transaction, on the driver (its statements:
+app/db/transactions.py):
 - SQLite, through sqlite3 (with the driver's own transaction handling off, as app/db/session.py
   sets it): BEGIN IMMEDIATE, so the writer lock is taken first, waiting for it at most the
   connection's busy timeout; then COMMIT.
@@ -34,16 +35,14 @@ same transaction through SQLAlchemy's own execution.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Insert, Row, Select, text
+from sqlalchemy import Connection, Engine, Insert, Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.compiled import Compiled
-from app.db.errors import driver_error, refused_value
-from app.db.read import fetch_asyncpg
+from app.db.transactions import AsyncpgTransaction, Begun, Ordinary, OrdinarySync, Params, SQLiteTransaction, Transaction
 
 # A write transaction on SQLite takes the writer lock when it begins, not at its first write: a
 # deferred transaction that has read the head could not upgrade to write while another process
@@ -52,239 +51,7 @@ SQLITE_BEGIN = "BEGIN IMMEDIATE"
 # PostgreSQL: an advisory lock held to the end of the transaction (`Writer.transaction(lock=...)`).
 ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
-Params = Mapping[str, Any]
 T = TypeVar("T")
-
-
-class Transaction(Protocol):
-    """What a writer's transaction runs: the statements of app/audit/store.py's append."""
-
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None: ...
-
-    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]: ...
-
-    async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        """One statement; with a list of parameter sets, once per set (executemany)."""
-
-    async def insert_if(
-        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
-    ) -> bool:
-        """Only if the hot read `condition` finds a row: each INSERT with its (non-empty) rows.
-        Returns whether it found one. On PostgreSQL through asyncpg, all in one statement."""
-
-
-async def _insert_if(
-    tx: Transaction, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
-) -> bool:
-    """`Transaction.insert_if` as a read, then each INSERT in turn."""
-    if await tx.first(condition, params) is None:
-        return False
-    for statement, rows in inserts:
-        await tx.execute(statement, rows)
-    return True
-
-
-class Ordinary:
-    """A transaction's statements through SQLAlchemy's execution, on an AsyncConnection."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
-        return (await self.conn.execute(statement, params)).first()
-
-    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Row[Any]]:
-        return (await self.conn.execute(statement, params)).all()
-
-    async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        await self.conn.execute(statement, params)
-
-    insert_if = _insert_if
-
-
-class _OrdinarySync:
-    """The same on a sync Connection (SQLite's writer engine)."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Row[Any] | None:
-        return self.conn.execute(statement, params).first()
-
-    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Row[Any]]:
-        return self.conn.execute(statement, params).all()
-
-    async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        self.conn.execute(statement, params)
-
-    insert_if = _insert_if
-
-
-class _SQLiteTransaction:
-    """Statements on sqlite3 itself, inside BEGIN IMMEDIATE."""
-
-    def __init__(self, conn: Connection, dbapi: Any, compiled: Compiled) -> None:
-        self.conn = conn
-        self.dbapi = dbapi
-        self.cursor = dbapi.cursor()
-        self.compiled = compiled
-        self.broken = False  # not rolled back: the connection's state is unknown
-
-    def run(self, sql: str, args: Any = (), many: bool = False) -> None:
-        try:
-            if many:
-                self.cursor.executemany(sql, args)
-            else:
-                self.cursor.execute(sql, args)
-        except sqlite3.Error as error:
-            if self.conn.dialect.is_disconnect(error, self.dbapi, self.cursor):  # type: ignore[arg-type]
-                self.broken = True
-            self.rollback()
-            raise driver_error(error, sql, args, invalidated=self.broken) from error
-
-    def refused(self, error: Exception, sql: str, args: Any) -> NoReturn:
-        self.rollback()
-        raise refused_value(error, sql, args) from error
-
-    def rollback(self) -> None:
-        try:
-            if self.dbapi.in_transaction:
-                self.dbapi.rollback()
-        except Exception:
-            self.broken = True
-
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
-        rows = await self.all(statement, params)
-        return rows[0] if rows else None
-
-    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
-        read = self.compiled.read(statement)
-        query = read.bind(params or {})
-        if query is None:
-            raise ValueError("a parameter of this read is missing")
-        sql, args = query
-        self.run(sql, args)
-        return read.rows(self.cursor.fetchall())
-
-    async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        write, rows = self.compiled.write_for(statement, params)
-        try:
-            args: Any = write.many(rows) if len(rows) > 1 else write.args(rows[0])
-        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
-            self.refused(error, write.sql, rows)
-        self.run(write.sql, args, many=len(rows) > 1)
-
-    insert_if = _insert_if
-
-
-class _AsyncpgTransaction:
-    """Statements on asyncpg itself, inside a transaction begun by hand (`_Begun`)."""
-
-    def __init__(self, conn: AsyncConnection, driver: Any, compiled: Compiled) -> None:
-        self.conn = conn
-        self.driver = driver
-        self.compiled = compiled
-        self.transaction: Any = None
-        self.broken = False  # not rolled back: the connection's state is unknown
-
-    async def fail(self, error: Exception, sql: str, args: Any) -> NoReturn:
-        """A driver's error: rolled back (if it can be), raised as SQLAlchemy's of its kind."""
-        await self.rollback()
-        lost = self.broken or self.driver.is_closed()
-        raise driver_error(error, sql, args, invalidated=lost) from error
-
-    async def refused(self, error: Exception, sql: str, args: Any) -> NoReturn:
-        await self.rollback()
-        raise refused_value(error, sql, args) from error
-
-    async def rollback(self) -> None:
-        transaction, self.transaction = self.transaction, None
-        if transaction is None:
-            return
-        try:
-            await transaction.rollback()
-        except Exception:
-            self.broken = True
-
-    async def first(self, statement: Select[Any], params: Params | None = None) -> Any | None:
-        rows = await self.all(statement, params)
-        return rows[0] if rows else None
-
-    async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
-        read = self.compiled.read(statement)
-        query = read.bind(params or {})
-        if query is None:
-            raise ValueError("a parameter of this read is missing")
-        sql, args = query
-        try:
-            records = await fetch_asyncpg(self.driver, sql, args)
-        except Exception as error:
-            await self.fail(error, sql, args)
-        return read.rows(records)
-
-    async def execute(self, statement: Executable, params: Params | Sequence[Params]) -> None:
-        write, rows = self.compiled.write_for(statement, params)
-        many = len(rows) > 1
-        try:
-            args: Any = write.many(rows) if many else write.args(rows[0])
-        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
-            await self.refused(error, write.sql, rows)
-        try:
-            if many:
-                await self.driver.executemany(write.sql, args)
-            else:
-                await self.driver.execute(write.sql, *args)
-        except Exception as error:
-            await self.fail(error, write.sql, args)
-
-    async def insert_if(
-        self, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
-    ) -> bool:
-        try:
-            together, args = self.compiled.together(condition, params, inserts)
-        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
-            await self.refused(error, "insert_if", inserts)
-        try:
-            return bool(await self.driver.fetchval(together.sql, *args))
-        except Exception as error:
-            await self.fail(error, together.sql, args)
-
-    async def chained(
-        self,
-        call: str,
-        arguments: Sequence[Any],
-        inserts: Sequence[tuple[Insert, Sequence[Params], Mapping[str, str], str]],
-    ) -> Sequence[Any]:
-        try:
-            chained, args = self.compiled.chained(call, arguments, [i for i in inserts if i[1]])
-        except Exception as error:  # a value its type refuses: a StatementError, as SQLAlchemy raises it
-            await self.refused(error, "chained", inserts)
-        try:
-            rows: Sequence[Any] = await self.driver.fetch(chained.sql, *args)
-            return rows
-        except Exception as error:
-            await self.fail(error, chained.sql, args)
-
-
-class _Begun:
-    """A transaction on asyncpg begun by hand, so that BEGIN and the advisory lock are one round
-    trip (a simple query of two statements: asyncpg's Transaction sends BEGIN alone)."""
-
-    def __init__(self, driver: Any, lock: int | None) -> None:
-        self.driver = driver
-        self.begin = "BEGIN" if lock is None else f"BEGIN; SELECT pg_advisory_xact_lock({int(lock)})"
-
-    async def start(self) -> None:
-        await self.driver.execute(self.begin)
-
-    async def commit(self) -> None:
-        # COMMIT of a transaction that failed rolls it back, and says so instead of failing.
-        status = await self.driver.execute("COMMIT")
-        if status != "COMMIT":
-            raise RuntimeError(f"the transaction did not commit: {status}")
-
-    async def rollback(self) -> None:
-        await self.driver.execute("ROLLBACK")
 
 
 class Writer:
@@ -351,9 +118,9 @@ class Writer:
         conn = self._sync_conn
         if self.ordinary or conn.dialect.driver != "pysqlite":
             with conn.begin():
-                yield _OrdinarySync(conn)
+                yield OrdinarySync(conn)
             return
-        tx = _SQLiteTransaction(conn, conn.connection.dbapi_connection, self._compiled)
+        tx = SQLiteTransaction(conn, conn.connection.dbapi_connection, self._compiled)
         try:
             tx.run(SQLITE_BEGIN)
             yield tx
@@ -406,11 +173,11 @@ class Writer:
             self._conn = await self.engine.connect()
         return self._conn if self._conn.dialect.driver == "asyncpg" else None
 
-    async def _alone(self, conn: AsyncConnection, run: Callable[[_AsyncpgTransaction], Awaitable[T]]) -> T:
+    async def _alone(self, conn: AsyncConnection, run: Callable[[AsyncpgTransaction], Awaitable[T]]) -> T:
         """One statement outside any transaction; the connection given back if it fails."""
         if self._driver is None:
             self._driver = (await conn.get_raw_connection()).driver_connection
-        tx = _AsyncpgTransaction(conn, self._driver, self._compiled)  # no transaction to roll back
+        tx = AsyncpgTransaction(conn, self._driver, self._compiled)  # no transaction to roll back
         ok = False
         try:
             done = await run(tx)
@@ -443,9 +210,9 @@ class Writer:
             return
         if self._driver is None:
             self._driver = (await conn.get_raw_connection()).driver_connection
-        tx = _AsyncpgTransaction(conn, self._driver, self._compiled)
+        tx = AsyncpgTransaction(conn, self._driver, self._compiled)
         try:
-            transaction = _Begun(self._driver, lock)
+            transaction = Begun(self._driver, lock)
             try:
                 await transaction.start()
             except Exception as error:

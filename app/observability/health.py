@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.audit.store import HEAD, AuditStore
+from app.audit.rows import HEAD
+from app.audit.store import AuditStore
 
 READY_SECONDS = 3.0  # a database that has not answered by then is as good as down
 # PostgreSQL: a server that takes writes, and a role that may append to the log.

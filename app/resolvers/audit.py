@@ -8,7 +8,8 @@ from sqlalchemy import String, cast, select
 from strawberry.types import Info
 
 from app.audit import proofs
-from app.audit.store import AuditStore, AuditWriteFailed, audit_log
+from app.audit.rows import audit_log
+from app.audit.store import AuditStore, AuditWriteFailed
 from app.audit.tree import TreeError
 from app.audit.verify import verify_database
 from app.auth.policy import RECEIPT_REACH, Reach

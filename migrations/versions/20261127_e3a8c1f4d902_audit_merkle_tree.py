@@ -56,7 +56,7 @@ def _backfill() -> None:
     # app/audit/merkle.py (tests/unit/test_chain.py, test_merkle.py): the same bytes the service hashes.
     from app.audit.chain import canonical
     from app.audit.merkle import Frontier, leaf_hash
-    from app.audit.store import audit_log, from_row
+    from app.audit.rows import audit_log, from_row
 
     conn = op.get_bind()
     tree = sa.table("audit_tree", sa.column("level"), sa.column("idx"), sa.column("hash"))

@@ -8,7 +8,7 @@ Create Date: 2026-12-01
 audit log's advisory lock, held until the statement that calls it commits: each entry's `seq`,
 `prevHash` and `hash` (SHA-256 over its canonical form, app/audit/chain.py), and the Merkle
 tree's nodes the entries complete (RFC 9162 hashing, app/audit/merkle.py), which it inserts.
-The caller inserts the entries in the same statement (app/audit/store.py). Each worker used to
+The caller inserts the entries in the same statement (app/audit/chained.py). Each worker used to
 read the head and the tree itself and hold the lock across those round trips; now the lock is
 held for one statement's work inside the database, so workers no longer queue on each other's
 round trips.

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit.store import access_records, audit_log, from_row
+from app.audit.rows import access_records, audit_log, from_row
 from app.main import create_app
 from tests.api import city
 from tests.api.conftest import Api, Tokens, codes_at, run_cli, settings_for

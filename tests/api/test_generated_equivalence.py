@@ -69,7 +69,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from hypothesis_graphql import nodes, queries
 from sqlalchemy import select
 
-from app.audit.store import audit_log, from_row
+from app.audit.rows import audit_log, from_row
 from app.auth.roles import Role
 from app.main import create_app
 from tests.api import city

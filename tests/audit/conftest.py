@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import keys
-from app.audit.store import audit_log
+from app.audit.rows import audit_log
 from app.audit.verify import entries
 from app.config import Settings
 from app.main import create_app

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.audit import keys, note
 from app.audit.chain import canonical, entry_hash
 from app.audit.merkle import Frontier, leaf_hash
-from app.audit.store import DEFAULT_ORIGIN, audit_log, checkpoints, to_row
+from app.audit.rows import DEFAULT_ORIGIN, audit_log, checkpoints, to_row
 from app.audit.tree import tree
 from tests.audit.conftest import drop_append_only_trigger, stored_entries
 

@@ -25,13 +25,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit import keys
-from app.audit import store as store_module
+from app.audit import extend
 from app.audit.tree import INSERT_NODES
-from app.audit.store import (
-    ADVISORY_LOCK_KEY, HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES, AuditStore, AuditWriteFailed,
-)
+from app.audit.rows import HEAD, INSERT_ACCESSES, INSERT_CHECKPOINTS, INSERT_ENTRIES
+from app.audit.store import ADVISORY_LOCK_KEY, AuditStore, AuditWriteFailed
 from app.db.session import AUDIT_BUSY_MS, create_audit_engine, create_engine
-from app.db.write import Transaction, Writer
+from app.db.transactions import Transaction
+from app.db.write import Writer
 from tests.api.conftest import settings_for
 from tests.audit.conftest import backend, stored_entries, xinzheng
 from tests.conftest import DatabaseFactory, drop_sessions
@@ -257,7 +257,7 @@ async def test_on_the_head_it_left_a_refused_value_fails_its_entry_alone(empty_d
         items[3] = ({**items[3][0], "requestId": long_id}, items[3][1])
         results = await asyncio.gather(*(store.append(f, a) for f, a in items), return_exceptions=True)
         assert isinstance(results[1], AuditWriteFailed) and str(results[1]) == "StatementError"
-        assert store._read_first == 0  # a refused value is not another writer: the next batch tries its head
+        assert store.extender.read_first == 0  # a refused value is not another writer: the next batch tries its head
         stored = [e["requestId"] for e in await stored_entries(empty_database_url)]
         if backend(empty_database_url) == "postgresql":  # SQLite does not enforce VARCHAR(n)
             assert isinstance(results[3], AuditWriteFailed) and "too long" in str(results[3])
@@ -303,7 +303,7 @@ async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(
     """Two processes' stores append in turn, each time on a head the other moved, and the log
     verifies whole. On SQLite each reads the head and the tree's frontier again (in one read);
     on PostgreSQL the database gives each batch its place, and neither store reads anything."""
-    monkeypatch.setattr(store_module, "READ_FIRST", 2)
+    monkeypatch.setattr(extend, "READ_FIRST", 2)
     async with audit_store(empty_database_url) as one, audit_store(empty_database_url) as two:
         seqs = []
         for k, size in enumerate([1, 3, 2, 1, 5, 1, 1, 4, 2, 1]):
@@ -311,14 +311,14 @@ async def test_two_writers_taking_turns_extend_one_chain_and_one_tree(
             seqs += await append_batch(store, [item(len(seqs) + i) for i in range(size)])
         assert seqs == list(range(1, 22))
         if backend(empty_database_url) == "postgresql":
-            assert one._read_first == two._read_first == 0  # neither failed on the other's head
+            assert one.extender.read_first == two.extender.read_first == 0  # neither failed on the other's head
         else:
-            assert one._read_first == two._read_first == 2  # each saw the head moved, and reads it first
+            assert one.extender.read_first == two.extender.read_first == 2  # each saw the head moved, and reads it first
         # Alone again, a store finds the head it left, and after READ_FIRST batches goes back to
         # its one statement.
         for i in range(21, 24):
             assert await append_batch(two, [item(i)]) == [i + 1]
-        assert two._read_first == 0
+        assert two.extender.read_first == 0
     assert [e["requestId"] for e in await stored_entries(empty_database_url)] == [f"req-{i:04d}" for i in range(24)]
     assert xinzheng("audit", "verify", database_url=empty_database_url).returncode == 0
 
@@ -428,8 +428,8 @@ async def test_postgresql_a_writer_that_extended_the_head_first_makes_the_loser_
 
         async def race(tx: Transaction, conn: Any) -> None:
             head = await tx.first(HEAD)
-            frontier, _ = await rival._frontier(tx, head)
-            batch = rival._prepare(head.seq, head.hash, frontier, [rivals.pop(0)])
+            frontier, _ = await rival.extender.frontier(tx, head)
+            batch = rival.extender.prepare(head.seq, head.hash, frontier, [rivals.pop(0)])
             for insert, rows in batch.statements():
                 await conn.execute(insert, rows)
 

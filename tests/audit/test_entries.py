@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit.store import access_records, audit_log
+from app.audit.rows import access_records, audit_log
 from app.auth.roles import Role
 from tests.audit.conftest import Service, entry_count, stored_entries
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.audit import keys
 from app.audit.chain import GENESIS, entry_hash, query_hash, timestamp
 from app.audit.export import FORMAT, encode_key
-from app.audit.store import audit_log, checkpoints, to_row
+from app.audit.rows import audit_log, checkpoints, to_row
 from app.cli import main
 from app.main import create_app
 from tests.api.conftest import settings_for

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit.store import access_records, audit_log
+from app.audit.rows import access_records, audit_log
 from app.auth.roles import Role
 from tests.audit.conftest import KNOWN_BANK, Service, stored_entries, xinzheng
 

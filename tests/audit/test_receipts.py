@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit.merkle import verify_consistency
-from app.audit.store import checkpoints
+from app.audit.rows import checkpoints
 from app.audit.tree import tree
 from app.auth.roles import Role
 from app.main import create_app

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit.chain import entry_hash
-from app.audit.store import audit_log, to_row
+from app.audit.rows import audit_log, to_row
 from tests.audit.forge import resign, rewrite
 from tests.audit.conftest import (
     CHECKPOINT_EVERY,

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.audit.store import checkpoints
+from app.audit.rows import checkpoints
 from app.auth.roles import Role
 from app.auth.tokens import mint
 from tests.api.conftest import settings_for
