@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import run  # bench/run.py: the same database, subjects and query
+import check  # bench/check.py: the same subjects and query
+import run  # bench/run.py: the same database
 from throwaway import throwaway_database
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
@@ -95,7 +96,7 @@ def build(name: str) -> App:
             "no-policy": variants.policy_off, "unplanned": variants.unplanned}[name]()  # fmt: skip
 
 
-async def measure(args: argparse.Namespace, token: str, subjects: list[run.Subject]) -> dict[str, list[float]]:
+async def measure(args: argparse.Namespace, token: str, subjects: list[check.Subject]) -> dict[str, list[float]]:
     bodies = [json.dumps(s.body()).encode() for s in subjects]
     apps: dict[str, Any] = {}
     stacks = contextlib.AsyncExitStack()
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         secret = f"bench-only-jwt-secret-{secrets.token_urlsafe(32)}"
         now = dt.datetime.now(dt.UTC)
         token = jwt.encode(
-            {"sub": "bench", "role": "bank", "org": run.BANK, "iss": run.JWT_ISSUER, "aud": run.JWT_AUDIENCE,
+            {"sub": "bench", "role": "bank", "org": check.BANK, "iss": run.JWT_ISSUER, "aud": run.JWT_AUDIENCE,
              "iat": now, "exp": now + dt.timedelta(hours=2)}, secret, algorithm="HS256",
         )  # fmt: skip
         os.environ.update({"XINZHENG_DATABASE_URL": database_url, "XINZHENG_JWT_SECRET": secret,

@@ -23,7 +23,7 @@ from servers import Server, free_port, start_process
 
 NODE_DIR = Path(__file__).resolve().parent / "postgraphile"
 
-# The bank credit query (bench/run.py CREDIT_QUERY) in PostGraphile's schema: the same fields,
+# The bank credit query (bench/check.py CREDIT_QUERY) in PostGraphile's schema: the same fields,
 # the person looked up by its ID number. Aliases give the answer the service's shape where
 # PostGraphile's names differ (so that the load generator's `data.person` check holds).
 QUERY = (

@@ -1,7 +1,7 @@
 """The honest reference: the bank credit query answered by hand, for bench/run.py to compare.
 
 One Starlette endpoint, POST /graphql, that answers exactly one request shape, the bank's credit
-query (bench/run.py CREDIT_QUERY), with the JSON the GraphQL service gives for it, from the same
+query (bench/check.py CREDIT_QUERY), with the JSON the GraphQL service gives for it, from the same
 database through the same driver as the service's reads: asyncpg on PostgreSQL, and on SQLite
 plain sqlite3 on the event loop (app/db/session.py create_read_engine; WAL readers never wait on
 the writer). It ignores the query text and reads only the variables; what it does per request
