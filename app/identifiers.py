@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from app import clock
 from app.domain.enums import Gender, HolderKind
 from app.i18n import Localised, Text
 
@@ -69,7 +70,7 @@ def parse_id_number(value: str, *, today: dt.date | None = None) -> str:
         born = ric.get_birth_date(number)
     except ValidationError:
         raise InvalidIdentifier("identifier.id_birth_date", digits=number[6:14]) from None
-    if born.year < EARLIEST_BIRTH_YEAR or born > (today or dt.date.today()):
+    if born.year < EARLIEST_BIRTH_YEAR or born > (today or clock.today()):
         raise InvalidIdentifier("identifier.id_birth_implausible", date=born.isoformat())
     if ric.calc_check_digit(number) != number[17]:
         raise InvalidIdentifier("identifier.id_check")

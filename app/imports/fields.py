@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Column
 
+from app import clock
 from app.clock import CHINA_STANDARD_TIME
 from app.domain.enums import HolderKind
 from app.i18n import Text
@@ -234,14 +235,14 @@ class FieldReader:
         return (kind, holder_id) if holder_id else None
 
 
-_DAY: list[Any] = [-1.0, None]  # [monotonic second when asked, the local date then]
+_DAY: list[Any] = [-1.0, None]  # [monotonic second when asked, the city's date then]
 
 
 def _today() -> dt.date:
-    """The local date, asked of the C library at most once a second: every identifier needs it."""
+    """The city's date (app/clock.py), asked at most once a second: every identifier needs it."""
     second = time.monotonic() // 1
     if second != _DAY[0]:
-        _DAY[:] = [second, dt.date.today()]
+        _DAY[:] = [second, clock.today()]
     today: dt.date = _DAY[1]
     return today
 

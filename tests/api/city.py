@@ -11,7 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-TODAY = dt.date.today()
+from app import clock
+
+# The day as the service counts it (China Standard Time), not the machine's: they differ for
+# eight hours a day.
+TODAY = clock.today()
 
 
 def days(n: int) -> str:

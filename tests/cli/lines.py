@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-TODAY = dt.date.today()
+from app import clock
+
+# The day as the service counts it (China Standard Time), not the machine's: they differ for
+# eight hours a day.
+TODAY = clock.today()
 
 BANK = "91330100MA2H00001P"  # 惠民银行
 MARKET_REGULATOR = "113301000024891238"  # 杭州市市场监督管理局

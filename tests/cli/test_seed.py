@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import clock
 from app.certificates.keys import jwks
 from app.certificates.signing import payload_mismatches, verify_document
 from app.db.models import Certificate, Consent, CreditFlag, CreditScore, Enterprise, Licence, Penalty, Person
@@ -60,7 +60,7 @@ async def test_seed_loads_the_demo_city_and_seeding_again_changes_nothing(empty_
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("seeded the demo city: imported 51 record(s)")
     db = await read(url)
-    today = dt.date.today()
+    today = clock.today()
     persons = {p.id_number: p for p in db["persons"]}
     assert set(persons) == {WANG, LI, CHEN, ZHAO, LIU}
     assert persons[LIU].phone is None and persons[WANG].phone and persons[WANG].address
