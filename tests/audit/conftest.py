@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,6 +27,7 @@ from app.audit.verify import entries
 from app.config import Settings
 from app.main import create_app
 from tests.api.conftest import ENGLISH, TEST_AUDIT_KEY, TEST_SECRET, Tokens, settings_for
+from tests.conftest import DatabaseFactory
 
 XINZHENG = Path(sys.executable).with_name("xinzheng")  # the console script the package installs
 CHECKPOINT_EVERY = 5
@@ -184,3 +186,11 @@ async def make_chain(service: Service) -> None:
         await requests[i % len(requests)]()
     assert await entry_count(service.url) == ENTRIES
     assert ENTRIES // CHECKPOINT_EVERY == 2
+
+
+@pytest.fixture
+def postgres_url(databases: DatabaseFactory) -> str:
+    """A fresh database on PostgreSQL; the test is skipped on SQLite (what it tests is PostgreSQL's)."""
+    if databases.backend != "postgresql":
+        pytest.skip("PostgreSQL's own: on SQLite the writer lock is taken before the head is read, so no writer can come between")
+    return databases.new()
