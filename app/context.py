@@ -15,7 +15,7 @@ from app.auth.tokens import Principal
 from app.db.request import RequestDatabase
 from app.errors import BadUserInput
 from app.i18n import DEFAULT, Language
-from app.identifiers import NOT_TEXT
+from app.identifiers import is_text
 
 if TYPE_CHECKING:
     from app.audit.store import AuditStore
@@ -43,6 +43,6 @@ class Context:
         # A token's `sub` is free text its issuer chose; one no database stores as given (NUL,
         # half of a surrogate pair) is refused before anything runs, and the entry keeps it
         # escaped (app/audit/redact.py).
-        if self.principal.sub is not None and NOT_TEXT.search(self.principal.sub):
+        if self.principal.sub is not None and not is_text(self.principal.sub):
             raise BadUserInput("auth.sub_not_text")
         self.gate = Gate(self.principal, self.audit, self.db, self.loaders)

@@ -181,6 +181,16 @@ def parse_certificate_identifier(value: str) -> CertificateIdentifier:
 NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
+def is_text(value: str) -> bool:
+    """No character of NOT_TEXT in the value. Python knows a string is ASCII without reading it
+    (str.isascii), and ASCII can hold only NUL, which a byte search finds: on a credit query's
+    text that is about a hundred times cheaper than the regex's scan, which every string of
+    every request goes through (the body check, the audit entry)."""
+    if value.isascii():
+        return "\x00" not in value
+    return NOT_TEXT.search(value) is None
+
+
 def parse_text(value: str, what: str, max_length: int) -> str:
     """Free text a caller gives (a search text, a case number): stripped, 1 to `max_length`
     characters, and storable: no NUL (PostgreSQL refuses it in text) and no lone surrogate
@@ -189,6 +199,6 @@ def parse_text(value: str, what: str, max_length: int) -> str:
     text = value.strip()
     if not 1 <= len(text) <= max_length:
         raise InvalidIdentifier("identifier.text_length", what=Text(what), max_length=max_length)
-    if NOT_TEXT.search(text):
+    if not is_text(text):
         raise InvalidIdentifier("identifier.text_not_text", what=Text(what))
     return text

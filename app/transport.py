@@ -32,7 +32,7 @@ from strawberry.http.parse_content_type import parse_content_type
 
 from app.errors import ErrorCode, XinzhengError
 from app.i18n import Text
-from app.identifiers import NOT_TEXT
+from app.identifiers import is_text
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -210,7 +210,7 @@ def check_text(data: Any) -> None:
         if depth > MAX_VARIABLE_DEPTH:
             raise RequestRefused("request.too_deep", depth=MAX_VARIABLE_DEPTH)
         if isinstance(value, str):
-            if NOT_TEXT.search(value):
+            if not is_text(value):
                 raise RequestRefused("request.not_text")
         elif isinstance(value, dict):
             stack.extend((item, depth + 1) for pair in value.items() for item in pair)

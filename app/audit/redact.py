@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.identifiers import NOT_TEXT
+from app.identifiers import NOT_TEXT, is_text
 
 REDACTED = "[redacted]"
 SECRET_NAME = re.compile(
@@ -49,7 +49,7 @@ MEAN_CLASS_RUN = 2.2
 
 def storable(text: str) -> str:
     """The text, with any character no database stores written as a visible escape."""
-    if NOT_TEXT.search(text) is None:
+    if is_text(text):
         return text
     return NOT_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
