@@ -6,6 +6,8 @@ import datetime as dt
 import random
 
 import pytest
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_37_36
 
 from app import clock
@@ -183,3 +185,22 @@ def test_identifiers_that_are_not_strings_are_refused_not_crashed_on(value: obje
     for parse in (parse_id_number, parse_credit_code, parse_certificate_identifier):
         with pytest.raises(InvalidIdentifier):
             parse(value)  # type: ignore[arg-type]
+
+
+def test_the_birth_date_is_read_as_stdnum_reads_it() -> None:
+    """parse_id_number reads the date itself, without stdnum's cleaning of the text; python-stdnum's
+    own function is the reference, for dates that exist and for those that do not."""
+    rng = random.Random(11643)
+    for _ in range(3000):
+        digits = f"{rng.randint(1700, 2100)}{rng.randint(0, 13):02d}{rng.randint(0, 32):02d}"
+        number = id_number_with_check(f"110105{digits}{rng.randrange(1000):03d}")
+        try:
+            expected: dt.date | None = ric.get_birth_date(number)
+        except ValidationError:
+            expected = None
+        try:
+            parsed = parse_id_number(number, today=dt.date(2100, 12, 31))
+        except InvalidIdentifier as e:
+            assert expected is None or expected.year < 1800, (number, e)
+        else:
+            assert parsed == number and birth_date_of(number) == expected
