@@ -91,7 +91,8 @@ def gender_of(id_number: str) -> Gender:
 
 
 def birth_date_of(id_number: str) -> dt.date:
-    return ric.get_birth_date(id_number)
+    """The birth date of a checked ID number (`parse_id_number`): an import reads it for every person."""
+    return _birth_date(id_number)
 
 
 def id_number_with_check(body17: str) -> str:
