@@ -17,7 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BindParameter, Column, MetaData, Table, Text, bindparam, cast, or_, select
+from sqlalchemy import JSON, BindParameter, Column, MetaData, String, Table, Text, any_, bindparam, cast, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -48,6 +48,9 @@ MOVABLE = ("licence", "penalty")
 SQLITE_CACHE_KIB = 64 * 1024  # counts in the import's memory: a million persons must stay under 500 MB
 
 KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
+# PostgreSQL: one array parameter, a statement the same for every batch (an expanded IN of
+# 2,000 keys is rendered, sent and planned anew each time: 2.4 s of a 100,000-person seed).
+KEY_ARRAY = bindparam("keys", type_=postgresql.ARRAY(String))
 
 
 class Writer:
@@ -133,7 +136,7 @@ class Writer:
         query = select(table.c.identifier, table.c.status_list, table.c.status_index, table.c.document, table.c.kid)
         on_file = {
             r.identifier: r
-            for r in await self.conn.execute(query.where(table.c.identifier.in_(KEYS)), {"keys": [r["identifier"] for r in rows]})
+            for r in await self.conn.execute(query.where(self._among(table.c.identifier)), {"keys": [r["identifier"] for r in rows]})
         }
         # Read now, while nothing is in flight: once a batch is sent, the connection is busy.
         await self.entries.load({row["issuer_code"] for row in rows})
@@ -210,10 +213,16 @@ class Writer:
             in_flight, self._in_flight = self._in_flight, None
             await in_flight
 
+    def _among(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """`column` is one of the parameter `keys`: an array on PostgreSQL, an expanded IN elsewhere."""
+        if self.conn.dialect.name == "postgresql":
+            return column == any_(KEY_ARRAY)
+        return column.in_(KEYS)
+
     async def _note_previous_holders(self, kind: str, rows: list[dict[str, Any]]) -> None:
         await self._settle()
         table = KINDS[kind].table
-        query = select(table.c.holder_kind, table.c.holder_id).where(table.c.decision_number.in_(KEYS))
+        query = select(table.c.holder_kind, table.c.holder_id).where(self._among(table.c.decision_number))
         result = await self.conn.execute(query, {"keys": [r["decision_number"] for r in rows]})
         self.moved.update((HolderKind(k), i) for k, i in result)
 
