@@ -90,9 +90,11 @@ class Checked:
     def bad_lines(self, names: list[str]) -> list[BadLine]:
         return [BadLine(names[loc[0]], loc[1], tuple(reasons)) for loc, reasons in sorted(self.bad.items())]
 
-    def touched_batches(self, also: Iterable[Holder] = ()) -> Iterator[set[Holder]]:
+    def touched_batches(self, also: Iterable[Holder] = ()) -> Iterator[tuple[set[Holder], bool]]:
         """The subjects given or referred to, and `also`, in sets of at most SCORED_TOGETHER, each
-        subject once: a million of them are never all built at once."""
+        subject once: a million of them are never all built at once. With each set, whether its
+        subjects are on file for sure (those the input gives, once written) or are to be looked
+        up (the others, few: referred to, or previous holders)."""
         size = SCORED_TOGETHER
         extra = {h for h in (*self.referred, *also) if h[1] not in self._given(h[0])}
         for kind, ids in ((HolderKind.PERSON, self.persons), (HolderKind.ENTERPRISE, self.enterprises)):
@@ -100,12 +102,12 @@ class Checked:
             for i in ids:
                 batch.add((kind, i))
                 if len(batch) >= size:
-                    yield batch
+                    yield batch, True
                     batch = set()
             if batch:
-                yield batch
+                yield batch, True
         if extra:
-            yield extra
+            yield extra, False
 
     def touched_count(self, also: Iterable[Holder] = ()) -> int:
         extra = {h for h in (*self.referred, *also) if h[1] not in self._given(h[0])}

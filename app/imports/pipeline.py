@@ -113,8 +113,8 @@ async def _import(
         await record_imported_statuses(conn, clock.now())
         if progress and is_large(sources):
             progress(f"scoring: {checked.touched_count(writer.moved):,} subjects")
-        for subjects in checked.touched_batches(writer.moved):
-            report.scored += await recompute_scores(conn, subjects, today=today)
+        for subjects, written in checked.touched_batches(writer.moved):
+            report.scored += await recompute_scores(conn, subjects, today=today, on_file=written)
         report.written = checked.counts
     return report
 
