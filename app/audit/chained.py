@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from app.audit.chain import canonical_parts
-from app.audit.rows import INSERT_ACCESSES, INSERT_ENTRIES, UNCHAINED
+from app.audit.rows import CHAIN_COLUMNS, INSERT_ACCESSES, INSERT_ENTRIES, UNCHAINED, Item
 from app.db.write import Writer
 
 # The function's arguments: the lock's key, the entries' canonical forms in three parts
@@ -29,7 +29,7 @@ from app.db.write import Writer
 CHAIN_CALL = "xz_audit_chain($1, $2::bytea[], $3::bytea[], $4::bytea[], $5)"
 # The columns the INSERTs take from its rows. Each entry's seq, and each access record's
 # audit_seq, is sent as its entry's n in the batch.
-ENTRY_TAKES = {"seq": "seq", "prev_hash": "prev_hash", "hash": "hash"}
+ENTRY_TAKES = {column: column for column in CHAIN_COLUMNS}
 ACCESS_TAKES = {"audit_seq": "seq"}
 TREE_LAGS = "XZ001"  # the function's SQLSTATE when the tree lacks a node of the head's frontier
 # PostgreSQL's SQLSTATE for a function that does not exist: a database migrated only to the
@@ -46,9 +46,7 @@ class Unavailable(Exception):
         self.missing = missing
 
 
-async def append(
-    writer: Writer, lock_key: int, checkpoint_every: int, items: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]
-) -> Sequence[Any] | None:
+async def append(writer: Writer, lock_key: int, checkpoint_every: int, items: Sequence[Item]) -> Sequence[Any] | None:
     """The batch appended by the database; the function's rows, in the entries' order. None, with
     nothing written, where the writer cannot (another driver than asyncpg). Raises Unavailable."""
     first, second, third = zip(*(canonical_parts(fields) for fields, _ in items), strict=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from app.audit.chain import GENESIS, canonical
 from app.audit.merkle import Frontier, leaf_hash
-from app.audit.rows import ENTRY, HEAD, HEAD_IS, Batch, Signer, from_row, to_row
+from app.audit.rows import ENTRY, HEAD, HEAD_IS, Batch, Item, Signer, from_row, to_row
 from app.audit.tree import TreeError, frontier_at, node_rows, stored_frontier
 from app.db.transactions import Transaction
 from app.db.write import Writer
@@ -32,9 +32,6 @@ from app.db.write import Writer
 # Once another process is seen writing, this many batches read the head first (under the lock)
 # rather than try the head this process left: with two workers each would fail every other time.
 READ_FIRST = 64
-
-# An entry's fields and its access records.
-Item = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 class HeadMoved(Exception):

@@ -54,6 +54,8 @@ COLUMNS = {
     "outcome": "outcome", "errorCodes": "error_codes", "durationMs": "duration_ms", "prevHash": "prev_hash",
     "hash": "hash",
 }
+# An entry's fields (API names) and its access records, as the view makes them.
+Item = tuple[dict[str, Any], list[dict[str, Any]]]
 # The columns that give an entry its place in the chain, and the others (what it has before).
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
 UNCHAINED = {name: column for name, column in COLUMNS.items() if column not in CHAIN_COLUMNS}

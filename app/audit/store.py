@@ -44,8 +44,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import clock
 from app.audit import chained
-from app.audit.extend import Extender, HeadMoved, Item
-from app.audit.rows import DEFAULT_ORIGIN, HEAD, INSERT_CHECKPOINTS, LAST_CHECKPOINT, Signer
+from app.audit.extend import Extender, HeadMoved
+from app.audit.rows import DEFAULT_ORIGIN, HEAD, INSERT_CHECKPOINTS, LAST_CHECKPOINT, Item, Signer
 from app.audit.tree import INSERT_NODES, TreeError
 from app.db.transactions import Ordinary
 from app.db.write import ADVISORY_LOCK, Writer

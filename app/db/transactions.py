@@ -41,6 +41,16 @@ class Transaction(Protocol):
         Returns whether it found one. On PostgreSQL through asyncpg, all in one statement."""
 
 
+def _bound(compiled: Compiled, statement: Select[Any], params: Params | None) -> tuple[Any, str, Any]:
+    """A hot read compiled for the driver, and its SQL and arguments with these parameters."""
+    read = compiled.read(statement)
+    query = read.bind(params or {})
+    if query is None:
+        raise ValueError("a parameter of this read is missing")
+    sql, args = query
+    return read, sql, args
+
+
 async def _insert_if(
     tx: Transaction, condition: Select[Any], params: Params, inserts: Sequence[tuple[Insert, Sequence[Params]]]
 ) -> bool:
@@ -126,11 +136,7 @@ class SQLiteTransaction:
         return rows[0] if rows else None
 
     async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
-        read = self.compiled.read(statement)
-        query = read.bind(params or {})
-        if query is None:
-            raise ValueError("a parameter of this read is missing")
-        sql, args = query
+        read, sql, args = _bound(self.compiled, statement, params)
         self.run(sql, args)
         return read.rows(self.cursor.fetchall())
 
@@ -179,11 +185,7 @@ class AsyncpgTransaction:
         return rows[0] if rows else None
 
     async def all(self, statement: Select[Any], params: Params | None = None) -> Sequence[Any]:
-        read = self.compiled.read(statement)
-        query = read.bind(params or {})
-        if query is None:
-            raise ValueError("a parameter of this read is missing")
-        sql, args = query
+        read, sql, args = _bound(self.compiled, statement, params)
         try:
             records = await fetch_asyncpg(self.driver, sql, args)
         except Exception as error:
