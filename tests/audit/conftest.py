@@ -190,7 +190,9 @@ async def make_chain(service: Service) -> None:
 
 @pytest.fixture
 def postgres_url(databases: DatabaseFactory) -> str:
-    """A fresh database on PostgreSQL; the test is skipped on SQLite (what it tests is PostgreSQL's)."""
+    """A fresh database on PostgreSQL; the test is skipped on SQLite. What these tests meet is
+    PostgreSQL's: several writers at once (SQLite serves one worker, and takes its writer lock
+    before the head is read), its locks, its driver."""
     if databases.backend != "postgresql":
-        pytest.skip("PostgreSQL's own: on SQLite the writer lock is taken before the head is read, so no writer can come between")
+        pytest.skip("PostgreSQL's own: several writers at once, its locks, its driver")
     return databases.new()

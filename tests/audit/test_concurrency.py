@@ -21,19 +21,11 @@ from app.audit.merkle import verify_consistency
 from tests.audit.conftest import entry_count, public_pem, service_audit_key, service_env, stored_entries, xinzheng
 from tests.audit.server import Server, start_server
 from tests.audit.test_receipts import check_receipt
-from tests.conftest import DatabaseFactory
 
 WORKERS = 4
 REQUESTS = 400
 CONCURRENCY = 32
 RECEIPT = "query($s: Int!) { auditReceipt(seq: $s) { seq leafIndex leafHash treeSize rootHash inclusionProof checkpoint } }"
-
-
-@pytest.fixture
-def postgres_url(databases: DatabaseFactory) -> str:
-    if databases.backend != "postgresql":
-        pytest.skip("several processes writing at once is a PostgreSQL deployment; SQLite serves one worker")
-    return databases.new()
 
 
 @pytest.fixture
