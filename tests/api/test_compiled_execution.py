@@ -29,7 +29,7 @@ from app.execution.executor import PlannedExecutor
 from app.main import create_app
 from tests.api import city
 from tests.api.conftest import Tokens, settings_for
-from tests.api.test_policy_matrix import OBJECT_FIELDS, PER_CALLER, SCHEMA, route, selection
+from tests.api.matrix_routes import OBJECT_FIELDS, PER_CALLER, SCHEMA, route, selection
 
 PERSON = "query($id: String!, $a: AccessInput) { person(idNumber: $id, access: $a) { %s } }"
 BANK_ACCESS = {"purpose": "LOAN_APPROVAL", "consentId": city.CONSENT_OK}

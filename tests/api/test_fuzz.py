@@ -2,7 +2,7 @@
 policy, and exactly one audit entry.
 
 Queries are generated from the schema itself (hypothesis-graphql, with the real and hostile
-argument values of tests/api/test_generated_equivalence.py) under every role's token, and
+argument values of tests/api/generated_queries.py) under every role's token, and
 bodies are generated as random bytes and random JSON. For each request:
 - no 5xx and no INTERNAL_SERVER_ERROR: every input is the caller's to get wrong;
 - no field carries a value that FIELD_POLICY denies to every column the caller could read it
@@ -37,7 +37,8 @@ from app.domain.enums import HolderKind
 from app.main import create_app
 from tests.api.conftest import Tokens, settings_for
 from tests.api.test_compiled_execution import role_token
-from tests.api.test_generated_equivalence import GQL, Arguments, city_copy, generated
+from tests.api.generated_queries import GQL, Arguments, generated
+from tests.api.test_generated_equivalence import city_copy
 from tests.conftest import DatabaseFactory
 
 EXAMPLES = int(os.environ.get("XINZHENG_FUZZ_EXAMPLES", "25"))
@@ -138,7 +139,7 @@ def test_the_masking_check_can_fail() -> None:
 async def test_generated_queries_get_clean_answers_within_the_policy(
     service: Service, role: Role, document: DocumentNode, data: st.DataObject
 ) -> None:
-    arguments = Arguments(data.draw, service)  # type: ignore[arg-type]  # it reads identifiers and cursors only
+    arguments = Arguments(data.draw, service.identifiers, service.cursors)
     body = {"query": graphql.print_ast(arguments.document(document)), "variables": arguments.variables}
     _, answer = await service.send(json.dumps(body).encode(), role_token(service.tokens, role))
     operation = document.definitions[0]
