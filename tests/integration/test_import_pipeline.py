@@ -250,7 +250,10 @@ async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
     # Likewise the cache of checked identifiers (at most 2**17 of them, about 40 MB): left out.
     monkeypatch.setattr(fields, "checked_identifier", fields.checked_identifier.__wrapped__)
     peaks = {}
-    for persons in (100, 1_100):
+    # The first import in a process fills caches once (compiled statements, lookup tables): which
+    # of them are still empty depends on the tests that ran before. A first import of 100 fills
+    # them, and is measured again: the two measured imports differ only by their input.
+    for persons in (100, 100, 1_100):
         async with engine.begin() as conn:  # a clean slate each time: the same work, from empty
             for table in ("credit_scores", "consents", "credit_flags", "certificate_status_changes", "certificates",
                           "penalties", "licences"):
@@ -267,9 +270,12 @@ async def test_memory_grows_by_a_few_dozen_bytes_per_record_not_by_rows(
         assert report.ok
     (small, small_lines), (large, large_lines) = peaks[100], peaks[1_100]
     per_record = (large - small) / (large_lines - small_lines)
-    # Here about 40 bytes: the sets of persons and enterprises, a hash per other key. The old
-    # check kept about 250 bytes a record in its index of keys alone, and every row twice over.
-    assert per_record < 64, per_record
+    # Here 73 bytes on PostgreSQL and 81 on SQLite (the peak is in the write): the sets of persons
+    # and enterprises, a hash per other key, and the steps of sets and per-issuer bitmaps that
+    # grow in powers of two. The old check kept about 250 bytes a record in its index of keys
+    # alone, and every row twice over. The bound is issue 8's: under 500 MB for a million persons
+    # (4.07 million records) leaves about 100 bytes a record over the process's 100 MB at rest.
+    assert per_record < 96, per_record
 
 
 async def test_certificates_signed_by_worker_processes_are_those_signed_in_process(
