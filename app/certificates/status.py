@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Table, insert, literal, null, or_, select, update
+from sqlalchemy import Table, func, insert, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Certificate, CertificateStatusChange
@@ -63,17 +63,31 @@ async def set_certificate_status(
 async def record_imported_statuses(conn: AsyncConnection, at: dt.datetime) -> None:
     """A history entry for every certificate whose stored status its history does not end with:
     those an import just wrote, or whose status it changed. One statement, whatever the size
-    of the import (nothing is held per certificate); run again, it adds nothing."""
-    latest = (
-        select(status_changes.c.status)
-        .where(status_changes.c.certificate_id == certificates.c.id)
-        .order_by(status_changes.c.at.desc(), status_changes.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
+    of the import (nothing is held per certificate); run again, it adds nothing.
+
+    Each certificate's latest entry is found once, for all of them (a window over the history),
+    not by a subquery per certificate: the statement adds to the very table such a subquery
+    reads, and where the planner knew that table to be empty (analyzed after a first small
+    import) it scanned the whole table once per certificate, rows added so far included: a time
+    growing with the square of the import (bench/README.md, "Import and seed rates")."""
+    ranked = select(
+        status_changes.c.certificate_id,
+        status_changes.c.status,
+        func.row_number()
+        .over(partition_by=status_changes.c.certificate_id, order_by=(status_changes.c.at.desc(), status_changes.c.id.desc()))
+        .label("n"),
+    ).subquery("ranked")
+    latest = select(ranked.c.certificate_id, ranked.c.status).where(ranked.c.n == 1).subquery("latest")
+    changed = (
+        select(
+            certificates.c.id,
+            literal(at, status_changes.c.at.type),
+            certificates.c.status,
+            literal(IMPORTED_REASON),
+            null(),
+        )
+        .select_from(certificates.outerjoin(latest, latest.c.certificate_id == certificates.c.id))
+        .where(or_(latest.c.certificate_id.is_(None), latest.c.status != certificates.c.status))
     )
-    changed = select(
-        certificates.c.id, literal(at, status_changes.c.at.type), certificates.c.status,
-        literal(IMPORTED_REASON), null(),
-    ).where(or_(latest.is_(None), latest != certificates.c.status))  # fmt: skip
     columns = ["certificate_id", "at", "status", "reason", "actor_org"]
     await conn.execute(insert(status_changes).from_select(columns, changed))
