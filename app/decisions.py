@@ -3,13 +3,15 @@ department through the API: record, change a licence's status, repair a penalty 
 
 One set of rules with the import: a decision from the API is made into the import line of its
 kind (SPEC section 8) and checked by the importer's own parser (app/imports/kinds.py), then
-written with the importer's own upsert. Each change, the holder's recomputed score and (by the
-view, on the same connection) the request's audit entry commit together or not at all: the
-caller passes the request's write transaction.
+written where its number is not on file (app/imports/write.py `insert_new_statement`). Each
+change, the holder's recomputed score and (by the view, on the same connection) the request's
+audit entry commit together or not at all: the caller passes the request's write transaction.
 
 A decision number already on file answers the record on file when the content is the same (a
 retried request changes nothing), and is BAD_USER_INPUT when it differs; a decision number of
-another authority is FORBIDDEN, as acting on another authority's record is: each function is
+another authority is FORBIDDEN, as acting on another authority's record is; so does a number
+recorded meanwhile by a request that commits first, and a change to a decision meanwhile
+changed by another is made on the changed decision (it is locked). Each function is
 given `authorize`, the gate's check of its action for the authority a record is under
 (app/auth/policy.py ACTION_POLICY, applied by app/auth/gate.py), and calls it before any write.
 """
@@ -33,7 +35,7 @@ from app.i18n import Language, Text, render
 from app.imports.fields import BadRecord
 from app.imports.kinds import KINDS, parse_record
 from app.imports.record import ParseContext, table_of
-from app.imports.write import upsert_statement
+from app.imports.write import insert_new_statement
 from app.resolvers.loaders import LICENCES, PENALTIES
 from app.scoring.recompute import recompute_scores
 
@@ -71,16 +73,20 @@ async def record(
     holder_kind, holder_id = parsed.holder
     if (await conn.execute(select(HOLDERS[holder_kind]).where(HOLDERS[holder_kind] == holder_id))).first() is None:
         raise BadUserInput("decision.holder_unknown", holder_kind=holder_kind, holder_id=holder_id)
-    table = KINDS[kind].table
-    existing = (await conn.execute(select(table).where(table.c.decision_number == row["decision_number"]))).first()
-    if existing is not None:
-        await authorize(existing.authority_code)
-        if any(getattr(existing, column) != value for column, value in row.items()):
-            raise BadUserInput("decision.conflict", decision_number=row["decision_number"])
-        return await _answer(conn, kind, row["decision_number"])
-    await conn.execute(upsert_statement(conn.dialect.name, table, KINDS[kind].conflict), [row])
-    await recompute_scores(conn, {parsed.holder}, today=today)
-    return await _answer(conn, kind, row["decision_number"])
+    table, number = KINDS[kind].table, row["decision_number"]
+    existing = (await conn.execute(select(table).where(table.c.decision_number == number))).first()
+    if existing is None:
+        new = insert_new_statement(conn.dialect.name, table, KINDS[kind].conflict).returning(table.c.decision_number)
+        if (await conn.execute(new, row)).first() is not None:
+            await recompute_scores(conn, {parsed.holder}, today=today)
+            return await _answer(conn, kind, number)
+        # Recorded meanwhile by a request that committed first (this insert waited for it, then
+        # left its row as it is): answered as any decision on file.
+        existing = (await conn.execute(select(table).where(table.c.decision_number == number))).one()
+    await authorize(existing.authority_code)
+    if any(getattr(existing, column) != value for column, value in row.items()):
+        raise BadUserInput("decision.conflict", decision_number=number)
+    return await _answer(conn, kind, number)
 
 
 async def set_licence_status(
@@ -125,7 +131,12 @@ async def repair_penalty(conn: AsyncConnection, decision_number: str, *, authori
 
 
 async def _on_file(conn: AsyncConnection, table: Table, decision_number: str, authorize: Authorize) -> Row[Any]:
-    existing = (await conn.execute(select(table).where(table.c.decision_number == decision_number))).first()
+    """The decision, locked until the transaction ends (PostgreSQL; SQLite has one writer): a
+    change made meanwhile by another request is seen, not overwritten."""
+    query = select(table).where(table.c.decision_number == decision_number)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    existing = (await conn.execute(query)).first()
     if existing is None:
         raise BadUserInput("decision.not_on_file", decision_number=decision_number)
     await authorize(existing.authority_code)

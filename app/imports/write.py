@@ -1,7 +1,7 @@
 """The second pass of an import: upserts, in batches, in an order the foreign keys accept.
 
 Every write is `INSERT ... ON CONFLICT (natural key) DO UPDATE ... WHERE something differs`
-(`upsert_statement`, also the API's: app/decisions.py), sent by `Bulk` straight to the driver:
+(`upsert_statement`), sent by `Bulk` straight to the driver:
 executemany on SQLite, COPY into a temporary table then one INSERT ... SELECT on PostgreSQL.
 A row equal to the one on file is not touched at all, so importing the same input twice
 changes nothing. The caller holds the one transaction around all of it.
@@ -321,6 +321,13 @@ def upsert_statement(dialect: str, table: Table, conflict: Sequence[str], *, row
     return stmt.on_conflict_do_update(
         index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}, where=differs
     )
+
+
+def insert_new_statement(dialect: str, table: Table, conflict: Sequence[str]) -> Any:
+    """INSERT ... ON CONFLICT (natural key) DO NOTHING: a row whose key is on file, or is being
+    written by a transaction not yet committed (waited for), is left as it is."""
+    insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict))
 
 
 def written_columns(table: Table, conflict: Sequence[str]) -> list[Column[Any]]:

@@ -1,0 +1,166 @@
+"""Two writes at once on PostgreSQL, each checking what is committed before it writes: the second
+to write waits for the first, and must then answer as it would have had it come after it.
+
+- Two issuances may pick the same identifier version and status-list entry: the second picks
+  again, from what the first committed.
+- Two records of one decision number: the second answers as for a decision on file (the same
+  record, a conflict, or FORBIDDEN for another authority's), and never overwrites the first.
+
+SQLite takes one write transaction at a time (app/db/request.py): no two writes overlap there."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app import decisions
+from app.certificates import entries
+from app.certificates.issue import issue_certificate
+from app.certificates.keys import DEV_KEYS
+from app.domain.enums import LicenceStatus
+from app.errors import BadUserInput
+from app.identifiers import parse_certificate_identifier
+from app.imports.seed import seed
+from tests.cli.lines import TODAY
+from tests.conftest import DatabaseFactory
+
+POLICE = "113301000024891313"  # 杭州市公安局, an issuer of the demo city
+MARKET_REGULATOR = "113301000024891238"  # 杭州市市场监督管理局, another
+WANG_FANG = "330106198503120028"
+LICENCE = "杭市监许〔2023〕58号"  # 王芳's, of the market regulator, valid
+AT = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+Write = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+@pytest_asyncio.fixture
+async def city(databases: DatabaseFactory, empty_database_url: str) -> AsyncIterator[AsyncEngine]:
+    if databases.backend != "postgresql":
+        pytest.skip("SQLite takes one write transaction at a time: no two writes overlap")
+    engine = create_async_engine(empty_database_url)
+    await seed(engine, today=TODAY)  # the demo city, its issuers' keys made
+    yield engine
+    await engine.dispose()
+
+
+async def overlapping(engine: AsyncEngine, first: Write, second: Write) -> tuple[Any, Any]:
+    """`first` in a transaction left open; `second` in another, until it waits on the first;
+    then the first committed, and the second (unless it failed). Their results: the second's
+    is the exception it raised, if it did."""
+    async with engine.connect() as one, engine.connect() as two, engine.connect() as watch:
+        await one.begin()
+        await two.begin()
+        pid = (await two.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        first_result = await first(one)
+        pending = asyncio.ensure_future(second(two))
+        for _ in range(2_000):  # until the second waits on a lock: the first's uncommitted row
+            if pending.done():
+                break
+            wait = (await watch.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid})).scalar()
+            if wait == "Lock":
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("the second write never waited for the first")
+        await one.commit()
+        try:
+            second_result = await pending
+        except Exception as e:  # the second's answer, to be looked at
+            await two.rollback()
+            return first_result, e
+        await two.commit()
+        return first_result, second_result
+
+
+async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
+    async with engine.connect() as conn:
+        return list(await conn.execute(text(sql), params))
+
+
+def card(number: str) -> dict[str, Any]:
+    return {"type_code": "DRIVING_LICENCE", "number": number, "holder_kind": "PERSON", "holder_id": WANG_FANG,
+            "issuer_code": POLICE, "issued_on": "2026-11-30", "valid_from": "2026-11-30", "valid_until": None,
+            "data": {}}  # fmt: skip
+
+
+def issuing(number: str) -> Write:
+    return lambda conn: issue_certificate(conn, card(number), keys=DEV_KEYS, actor_org=POLICE, at=AT)
+
+
+@pytest.mark.parametrize("second_number", ["A-1", "B-2"], ids=["same-certificate", "another-certificate"])
+async def test_two_overlapping_issuances_both_succeed_with_their_own_identifier_and_entry(
+    city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, second_number: str
+) -> None:
+    # Both pick entry 7 of the police's list; picking again, the second finds it taken.
+    drawn = iter([7, 7, 7, 8])
+    monkeypatch.setattr(entries.secrets, "randbelow", lambda _n: next(drawn))
+    one, two = await overlapping(city, issuing("A-1"), issuing(second_number))
+    assert isinstance(two, str), two
+    found = await rows(city, "SELECT status_index FROM certificates WHERE identifier IN (:a, :b)", a=one, b=two)
+    assert sorted(index for (index,) in found) == [7, 8]
+    if second_number == "A-1":  # the same certificate issued again: the next version
+        first_version, second_version = (int(parse_certificate_identifier(i).version) for i in (one, two))
+        assert second_version == first_version + 1
+
+
+class NotYours(Exception):
+    """What the test's authorisation raises for another authority's decision."""
+
+
+def penalty(amount: str) -> dict[str, Any]:
+    return {"decision_number": "杭罚〔重叠〕1号", "holder_kind": "PERSON", "holder_id": WANG_FANG, "severity": "GENERAL",
+            "category": "食品安全", "reason": "生产经营超过保质期的食品", "basis": "《食品安全法》第一百二十四条",
+            "amount": amount, "decided_on": "2026-11-20"}  # fmt: skip
+
+
+def recording(authority: str, amount: str) -> Write:
+    async def authorize(code: str) -> None:
+        if code != authority:
+            raise NotYours(code)
+
+    return lambda conn: decisions.record(conn, "penalty", penalty(amount), authority=authority, authorize=authorize, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("second_authority", "second_amount", "answer"),
+    [
+        (MARKET_REGULATOR, "500.00", "the same record"),
+        (MARKET_REGULATOR, "900.00", "a conflict"),
+        (POLICE, "900.00", "not yours"),
+    ],
+    ids=["retried", "conflicting", "another-authority"],
+)
+async def test_a_decision_recorded_twice_at_once_is_answered_as_one_on_file(
+    city: AsyncEngine, second_authority: str, second_amount: str, answer: str
+) -> None:
+    one, two = await overlapping(city, recording(MARKET_REGULATOR, "500.00"), recording(second_authority, second_amount))
+    if answer == "the same record":
+        assert two.decision_number == one.decision_number and str(two.amount) == "500.00"
+    elif answer == "a conflict":
+        assert isinstance(two, BadUserInput), two
+    else:
+        assert isinstance(two, NotYours) and str(two) == MARKET_REGULATOR, two
+    on_file = await rows(city, "SELECT authority_code, amount FROM penalties WHERE decision_number = :n", n="杭罚〔重叠〕1号")
+    assert on_file == [(MARKET_REGULATOR, 50_000)]  # the first's, in fen
+
+
+def ending(status: LicenceStatus) -> Write:
+    async def authorize(code: str) -> None:
+        if code != MARKET_REGULATOR:
+            raise NotYours(code)
+
+    return lambda conn: decisions.set_licence_status(conn, LICENCE, status, authorize=authorize, today=TODAY)
+
+
+async def test_a_licence_ended_twice_at_once_keeps_the_first_ending(city: AsyncEngine) -> None:
+    """Revoked (吊销) and annulled (撤销) are final: the second ending sees the first, and is refused."""
+    _, two = await overlapping(city, ending(LicenceStatus.REVOKED), ending(LicenceStatus.ANNULLED))
+    assert isinstance(two, BadUserInput), two
+    assert await rows(city, "SELECT status FROM licences WHERE decision_number = :n", n=LICENCE) == [("REVOKED",)]
