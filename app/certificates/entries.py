@@ -6,6 +6,13 @@ list still hides each certificate among many), then to a new list. The database'
 (issuer_code, status_list, status_index) is the last word: two transactions that picked the
 same index cannot both commit.
 
+An issuer's lists are written by one transaction at a time: the first to read them takes the
+issuer's turn (on PostgreSQL an advisory lock, held to its commit; SQLite writes one transaction
+at a time anyway), so that what it read stays true while it picks. Without it, an issuance
+committed while an import was writing the same issuer's certificates could take an entry the
+import then picked too, and the whole import failed at its end. An issuance waits for such an
+import; a second import of the same issuer's certificates waits for the first.
+
 The bits themselves are never stored apart from the certificates: a list is built from its
 certificates' statuses when it is published (app/certificates/publish.py), so a status change
 and its status-list bit are one write, committed together by construction.
@@ -16,7 +23,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.certificates.signing import status_reference
@@ -24,6 +31,9 @@ from app.certificates.statuslist import LIST_SIZE
 from app.db.models import Certificate
 
 FILL_LIMIT = LIST_SIZE // 2
+# An issuer's turn: pg_advisory_xact_lock's two-key form (its keys never meet the audit log's
+# one-key lock), "XZSL" as a number and the issuer's code hashed by PostgreSQL.
+ISSUER_TURN = text("SELECT pg_advisory_xact_lock(1482314572, hashtext(:issuer))")
 certificates: Table = Certificate.__table__
 
 
@@ -53,6 +63,8 @@ class Allocator:
 
     async def _load(self, issuer_code: str) -> tuple[int, Taken]:
         if issuer_code not in self._open:
+            if self.conn.dialect.name == "postgresql":  # SQLite has one writer at a time already
+                await self.conn.execute(ISSUER_TURN, {"issuer": issuer_code})
             newest = (
                 await self.conn.execute(
                     select(func.max(certificates.c.status_list)).where(certificates.c.issuer_code == issuer_code)

@@ -16,7 +16,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.certificates.entries import Allocator
@@ -38,8 +37,6 @@ authorities: Table = Authority.__table__
 catalogue: Table = CertificateType.__table__
 ISSUED_REASON = "issued"
 MAX_VERSION = 999
-# Writes of one issuance: a unique identifier or status-list entry taken meanwhile is picked again.
-ATTEMPTS = 3
 
 
 async def issuer_types(conn: AsyncConnection, issuer_code: str) -> set[str]:
@@ -69,25 +66,12 @@ async def issue_certificate(
     row = dict(record.row)
     await require_issues(conn, row["issuer_code"], row["type_code"])
     await _require_holder(conn, HolderKind(row["holder_kind"]), row["holder_id"])
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            async with conn.begin_nested():
-                return await _write(conn, dict(row), keys, actor_org, at)
-        except IntegrityError:
-            if attempt == ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
-
-
-async def _write(conn: AsyncConnection, row: dict[str, Any], keys: KeyStore, actor_org: str | None, at: dt.datetime) -> str:
-    """Pick the identifier's version and the status-list entry, sign, and write; the identifier.
-
-    The picks are made from what is committed, so an issuance that overlaps this one (on
-    PostgreSQL; SQLite writes one transaction at a time) may pick the same: the second to
-    write waits for the first, then fails on the unique identifier or entry, and the caller
-    picks again (`ATTEMPTS`), from what the first has committed by then."""
+    # The issuer's turn first (app/certificates/entries.py): the identifier's version and the
+    # status-list entry are picked from what is committed, and nothing else picks them meanwhile.
+    allocator = Allocator(conn)
+    await allocator.load({row["issuer_code"]})
     row["identifier"] = await _free_identifier(conn, row["identifier"])
-    row["status_list"], row["status_index"] = await Allocator(conn).take(row["issuer_code"])
+    row["status_list"], row["status_index"] = await allocator.take(row["issuer_code"])
     key = await KeyRing(conn, keys).signing_key(row["issuer_code"])
     row["kid"] = key.kid
     row["document"] = key.sign(signed_content(row))

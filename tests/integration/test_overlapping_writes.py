@@ -1,8 +1,9 @@
 """Two writes at once on PostgreSQL, each checking what is committed before it writes: the second
 to write waits for the first, and must then answer as it would have had it come after it.
 
-- Two issuances may pick the same identifier version and status-list entry: the second picks
-  again, from what the first committed.
+- Two issuances, or an issuance and an import, of one issuer would pick the same identifier
+  version or status-list entry: the second waits for the issuer's turn, then picks from what
+  the first committed.
 - Two records of one decision number: the second answers as for a decision on file (the same
   record, a conflict, or FORBIDDEN for another authority's), and never overwrites the first.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +29,10 @@ from app.certificates.keys import DEV_KEYS
 from app.domain.enums import LicenceStatus
 from app.errors import BadUserInput
 from app.identifiers import parse_certificate_identifier
+from app.imports import import_files
 from app.imports.seed import seed
-from tests.cli.lines import TODAY
+from tests.cli.conftest import write_jsonl
+from tests.cli.lines import TODAY, certificate
 from tests.conftest import DatabaseFactory
 
 POLICE = "113301000024891313"  # 杭州市公安局, an issuer of the demo city
@@ -98,7 +102,7 @@ def issuing(number: str) -> Write:
 async def test_two_overlapping_issuances_both_succeed_with_their_own_identifier_and_entry(
     city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, second_number: str
 ) -> None:
-    # Both pick entry 7 of the police's list; picking again, the second finds it taken.
+    # Both would pick entry 7 of the police's list; the second, in its turn, finds it taken.
     drawn = iter([7, 7, 7, 8])
     monkeypatch.setattr(entries.secrets, "randbelow", lambda _n: next(drawn))
     one, two = await overlapping(city, issuing("A-1"), issuing(second_number))
@@ -164,3 +168,56 @@ async def test_a_licence_ended_twice_at_once_keeps_the_first_ending(city: AsyncE
     _, two = await overlapping(city, ending(LicenceStatus.REVOKED), ending(LicenceStatus.ANNULLED))
     assert isinstance(two, BadUserInput), two
     assert await rows(city, "SELECT status FROM licences WHERE decision_number = :n", n=LICENCE) == [("REVOKED",)]
+
+
+async def test_an_issuance_during_an_import_of_the_issuers_certificates_takes_its_turn(
+    city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An import picks its certificates' status-list entries from what it read when it began
+    writing them; an issuance committed meanwhile could take one of them, and the whole import
+    would fail at its end. The issuer's list is written by one transaction at a time: the
+    issuance waits for the import, then picks from what the import wrote."""
+    drawn = iter([7, 7, 8])  # the first pick is taken by whoever picks second
+    monkeypatch.setattr(entries.secrets, "randbelow", lambda _n: next(drawn))
+    loaded, go = asyncio.Event(), asyncio.Event()
+    take = entries.Allocator.take
+
+    async def held(self: entries.Allocator, issuer_code: str) -> tuple[int, int]:
+        if not loaded.is_set():  # the import's first pick: it has read the police's list
+            loaded.set()
+            await go.wait()
+        return await take(self, issuer_code)
+
+    monkeypatch.setattr(entries.Allocator, "take", held)
+    line = certificate("DRIVING_LICENCE", "IMPORTED-1", "PERSON", WANG_FANG, POLICE)
+    importing = asyncio.ensure_future(import_files(city, [write_jsonl(tmp_path / "cards.jsonl", [line])], today=TODAY))
+    await loaded.wait()
+    pid: list[int] = []
+
+    async def issue() -> str:
+        async with city.begin() as conn:
+            pid.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            return await issuing("ISSUED-1")(conn)
+
+    issuing_now = asyncio.ensure_future(issue())
+    async with city.connect() as watch:
+        for _ in range(2_000):  # until the issuance waits (with the import's turn) or is done (without)
+            if issuing_now.done():
+                break
+            if (
+                pid
+                and (
+                    await watch.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid[0]})
+                ).scalar()
+                == "Lock"
+            ):
+                break
+            await asyncio.sleep(0.005)
+    go.set()
+    report = await importing
+    identifier = await issuing_now
+    assert report.ok
+    found = await rows(
+        city, "SELECT number, status_index FROM certificates WHERE number IN ('IMPORTED-1', 'ISSUED-1') ORDER BY number"
+    )
+    assert found == [("IMPORTED-1", 7), ("ISSUED-1", 8)], identifier
