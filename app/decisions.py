@@ -78,7 +78,7 @@ async def record(
     if existing is None:
         new = insert_new_statement(conn.dialect.name, table, KINDS[kind].conflict).returning(table.c.decision_number)
         if (await conn.execute(new, row)).first() is not None:
-            await recompute_scores(conn, {parsed.holder}, today=today)
+            await _rescore(conn, parsed.holder, today)
             return await _answer(conn, kind, number)
         # Recorded meanwhile by a request that committed first (this insert waited for it, then
         # left its row as it is): answered as any decision on file.
@@ -103,7 +103,7 @@ async def set_licence_status(
     if stored is not LicenceStatus.VALID:
         raise BadUserInput("decision.licence_final", decision_number=decision_number, status=stored)
     await conn.execute(update(licences).where(licences.c.id == existing.id).values(status=status))
-    await recompute_scores(conn, {(HolderKind(existing.holder_kind), existing.holder_id)}, today=today)
+    await _rescore(conn, (HolderKind(existing.holder_kind), existing.holder_id), today)
     return await _answer(conn, "licence", decision_number)
 
 
@@ -126,8 +126,19 @@ async def repair_penalty(conn: AsyncConnection, decision_number: str, *, authori
     await conn.execute(
         update(penalties).where(penalties.c.id == existing.id).values(status=PenaltyStatus.REPAIRED, repaired_on=today)
     )
-    await recompute_scores(conn, {(HolderKind(existing.holder_kind), existing.holder_id)}, today=today)
+    await _rescore(conn, (HolderKind(existing.holder_kind), existing.holder_id), today)
     return await _answer(conn, "penalty", decision_number)
+
+
+async def _rescore(conn: AsyncConnection, holder: tuple[HolderKind, str], today: dt.date) -> None:
+    """Recompute the holder's score, in the holder's turn: on PostgreSQL the holder's row is
+    locked first (to the commit), so that a decision about the same holder made meanwhile is
+    committed before the facts are read, and the stored score counts both. Without it, each of
+    two such decisions counted only its own fact, and the last to commit stored its score."""
+    if conn.dialect.name == "postgresql":
+        key = HOLDERS[holder[0]]
+        await conn.execute(select(key).where(key == holder[1]).with_for_update())
+    await recompute_scores(conn, {holder}, today=today)
 
 
 async def _on_file(conn: AsyncConnection, table: Table, decision_number: str, authorize: Authorize) -> Row[Any]:

@@ -4,6 +4,8 @@ to write waits for the first, and must then answer as it would have had it come 
 - Two issuances, or an issuance and an import, of one issuer would pick the same identifier
   version or status-list entry: the second waits for the issuer's turn, then picks from what
   the first committed.
+- Two decisions about one subject: the second recomputes the subject's score after the first
+  committed, so that the stored score counts both.
 - Two records of one decision number: the second answers as for a decision on file (the same
   record, a conflict, or FORBIDDEN for another authority's), and never overwrites the first.
 
@@ -26,11 +28,12 @@ from app import decisions
 from app.certificates import entries
 from app.certificates.issue import issue_certificate
 from app.certificates.keys import DEV_KEYS
-from app.domain.enums import LicenceStatus
+from app.domain.enums import HolderKind, LicenceStatus
 from app.errors import BadUserInput
 from app.identifiers import parse_certificate_identifier
 from app.imports import import_files
 from app.imports.seed import seed
+from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import write_jsonl
 from tests.cli.lines import TODAY, certificate
 from tests.conftest import DatabaseFactory
@@ -221,3 +224,24 @@ async def test_an_issuance_during_an_import_of_the_issuers_certificates_takes_it
         city, "SELECT number, status_index FROM certificates WHERE number IN ('IMPORTED-1', 'ISSUED-1') ORDER BY number"
     )
     assert found == [("IMPORTED-1", 7), ("ISSUED-1", 8)], identifier
+
+
+def another_penalty(number: str) -> Write:
+    async def authorize(code: str) -> None:
+        if code != MARKET_REGULATOR:
+            raise NotYours(code)
+
+    fields = penalty("500.00") | {"decision_number": number, "severity": "SERIOUS"}
+    return lambda conn: decisions.record(conn, "penalty", fields, authority=MARKET_REGULATOR, authorize=authorize, today=TODAY)
+
+
+async def test_two_penalties_for_one_person_at_once_both_count_in_the_stored_score(city: AsyncEngine) -> None:
+    """Each decision recomputes its holder's score from the facts it sees; the second waits for
+    the first, so that the score it stores counts both."""
+    _, two = await overlapping(city, another_penalty("杭罚〔同时〕1号"), another_penalty("杭罚〔同时〕2号"))
+    assert not isinstance(two, Exception), two
+    score_sql = "SELECT score, grade, CAST(factors AS TEXT) FROM credit_scores WHERE holder_id = :h"
+    stored = await rows(city, score_sql, h=WANG_FANG)
+    async with city.begin() as conn:
+        await recompute_scores(conn, {(HolderKind.PERSON, WANG_FANG)}, today=TODAY)
+    assert await rows(city, score_sql, h=WANG_FANG) == stored  # what the facts on file give
