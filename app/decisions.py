@@ -9,10 +9,10 @@ audit entry commit together or not at all: the caller passes the request's write
 
 A decision number already on file answers the record on file when the content is the same (a
 retried request changes nothing), and is BAD_USER_INPUT when it differs; a decision number of
-another authority is FORBIDDEN, as acting on another authority's record is; so does a number
-recorded meanwhile by a request that commits first, and a change to a decision meanwhile
-changed by another is made on the changed decision (it is locked). Each function is
-given `authorize`, the gate's check of its action for the authority a record is under
+another authority is FORBIDDEN, as acting on another authority's record is. A number recorded
+meanwhile by a request that commits first is answered the same way, and a change to a decision
+that another request changes meanwhile is made to the changed decision (it is locked). Each
+function is given `authorize`, the gate's check of its action for the authority a record is under
 (app/auth/policy.py ACTION_POLICY, applied by app/auth/gate.py), and calls it before any write.
 """
 
@@ -78,7 +78,7 @@ async def record(
     if existing is None:
         new = insert_new_statement(conn.dialect.name, table, KINDS[kind].conflict).returning(table.c.decision_number)
         if (await conn.execute(new, row)).first() is not None:
-            await _rescore(conn, parsed.holder, today)
+            await recompute_scores(conn, {parsed.holder}, today=today)
             return await _answer(conn, kind, number)
         # Recorded meanwhile by a request that committed first (this insert waited for it, then
         # left its row as it is): answered as any decision on file.
@@ -103,7 +103,7 @@ async def set_licence_status(
     if stored is not LicenceStatus.VALID:
         raise BadUserInput("decision.licence_final", decision_number=decision_number, status=stored)
     await conn.execute(update(licences).where(licences.c.id == existing.id).values(status=status))
-    await _rescore(conn, (HolderKind(existing.holder_kind), existing.holder_id), today)
+    await recompute_scores(conn, {(HolderKind(existing.holder_kind), existing.holder_id)}, today=today)
     return await _answer(conn, "licence", decision_number)
 
 
@@ -126,19 +126,8 @@ async def repair_penalty(conn: AsyncConnection, decision_number: str, *, authori
     await conn.execute(
         update(penalties).where(penalties.c.id == existing.id).values(status=PenaltyStatus.REPAIRED, repaired_on=today)
     )
-    await _rescore(conn, (HolderKind(existing.holder_kind), existing.holder_id), today)
+    await recompute_scores(conn, {(HolderKind(existing.holder_kind), existing.holder_id)}, today=today)
     return await _answer(conn, "penalty", decision_number)
-
-
-async def _rescore(conn: AsyncConnection, holder: tuple[HolderKind, str], today: dt.date) -> None:
-    """Recompute the holder's score, in the holder's turn: on PostgreSQL the holder's row is
-    locked first (to the commit), so that a decision about the same holder made meanwhile is
-    committed before the facts are read, and the stored score counts both. Without it, each of
-    two such decisions counted only its own fact, and the last to commit stored its score."""
-    if conn.dialect.name == "postgresql":
-        key = HOLDERS[holder[0]]
-        await conn.execute(select(key).where(key == holder[1]).with_for_update())
-    await recompute_scores(conn, {holder}, today=today)
 
 
 async def _on_file(conn: AsyncConnection, table: Table, decision_number: str, authorize: Authorize) -> Row[Any]:

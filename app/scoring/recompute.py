@@ -3,6 +3,11 @@
 Each batch costs a fixed handful of statements (subjects, penalties, licences, flags, one
 upsert), whatever its size. A score whose value, grade, model and reasons are unchanged is
 left as it is, `computed_at` included, so that recomputing twice changes nothing.
+
+On PostgreSQL a batch first locks its subjects' rows, held to the commit: the subjects' turn.
+A score is computed from the facts its transaction sees, so two transactions that add facts
+about one subject (two decisions through the API, a decision during an import) take turns,
+and the second reads the first's; SQLite writes one transaction at a time anyway.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class _Statements:
     """One dialect's statements, built once; only their parameters change."""
 
     existing: dict[HolderKind, Select[Any]]
+    turn: dict[HolderKind, Select[Any]] | None  # PostgreSQL: the batch's subjects locked, in order
     penalties: Select[Any]
     licences: Select[Any]
     flags: Select[Any]
@@ -70,6 +76,9 @@ class _Statements:
 
         return cls(
             existing={kind: select(key).where(among(key)) for kind, key in SUBJECT_KEYS.items()},
+            turn={kind: select(key).where(among(key)).order_by(key).with_for_update() for kind, key in SUBJECT_KEYS.items()}
+            if dialect is postgresql
+            else None,
             penalties=facts(penalties, "severity", "status", "decided_on"),
             licences=facts(licences, "status", "valid_from", "valid_to"),
             flags=facts(flags, "flag", "since", "until"),
@@ -181,6 +190,12 @@ async def _score_batch(
     computed_at: dt.datetime,
 ) -> int:
     params = {"kind": kind.value, "ids": ids}
+    if statements.turn is not None:
+        # The subjects' turn (their rows locked to the commit): a decision about one of them
+        # committing meanwhile is waited for and its fact read, and one made after waits for
+        # this score. Without it, two transactions each read only their own new facts, and the
+        # last to commit stored a score missing the other's.
+        await conn.execute(statements.turn[kind], {"ids": ids})
     penalty_facts: dict[str, list[PenaltyFact]] = defaultdict(list)
     licence_facts: dict[str, list[LicenceFact]] = defaultdict(list)
     flag_facts: dict[str, list[FlagFact]] = defaultdict(list)

@@ -245,3 +245,31 @@ async def test_two_penalties_for_one_person_at_once_both_count_in_the_stored_sco
     async with city.begin() as conn:
         await recompute_scores(conn, {(HolderKind.PERSON, WANG_FANG)}, today=TODAY)
     assert await rows(city, score_sql, h=WANG_FANG) == stored  # what the facts on file give
+
+
+async def test_a_decision_during_an_import_about_the_same_person_both_count_in_the_stored_score(
+    city: AsyncEngine, tmp_path: Path
+) -> None:
+    """An import recomputes the scores of the subjects it touches, at its end: a decision about
+    one of them, committed meanwhile, is counted, whichever of the two commits last."""
+    imported = penalty("500.00") | {"kind": "penalty", "decision_number": "杭罚〔导入〕1号", "severity": "SERIOUS",
+                                    "authority_code": MARKET_REGULATOR, "status": "ACTIVE"}  # fmt: skip
+    source = write_jsonl(tmp_path / "penalty.jsonl", [imported])
+    async with city.connect() as api, city.connect() as watch:
+        await api.begin()
+        await another_penalty("杭罚〔导入时〕1号")(api)  # its transaction left open
+        importing = asyncio.ensure_future(import_files(city, [source], today=TODAY))
+        for _ in range(2_000):  # until the import waits on the decision (or is done, without a turn)
+            if importing.done():
+                break
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            if (await watch.execute(text(waiting))).scalar():
+                break
+            await asyncio.sleep(0.005)
+        await api.commit()
+    assert (await importing).ok
+    score_sql = "SELECT score, grade, CAST(factors AS TEXT) FROM credit_scores WHERE holder_id = :h"
+    stored = await rows(city, score_sql, h=WANG_FANG)
+    async with city.begin() as conn:
+        await recompute_scores(conn, {(HolderKind.PERSON, WANG_FANG)}, today=TODAY)
+    assert await rows(city, score_sql, h=WANG_FANG) == stored  # what the facts on file give
