@@ -57,6 +57,23 @@ async def city(databases: DatabaseFactory, empty_database_url: str) -> AsyncIter
     await engine.dispose()
 
 
+WAITING = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+
+
+async def until_waiting(watch: AsyncConnection, pending: asyncio.Future[Any]) -> None:
+    """Until `pending` is done, or some transaction of this database waits on a lock (the other
+    write's): whichever comes first, as the write path goes with the fix or without it."""
+    for _ in range(2_000):
+        if pending.done():
+            return
+        waiting = (await watch.execute(text(WAITING))).scalar()
+        await watch.rollback()  # PostgreSQL keeps one view of pg_stat_activity for a transaction
+        if waiting:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the second write neither ended nor waited for the first")
+
+
 async def overlapping(engine: AsyncEngine, first: Write, second: Write) -> tuple[Any, Any]:
     """`first` in a transaction left open; `second` in another, until it waits on the first;
     then the first committed, and the second (unless it failed). Their results: the second's
@@ -64,18 +81,9 @@ async def overlapping(engine: AsyncEngine, first: Write, second: Write) -> tuple
     async with engine.connect() as one, engine.connect() as two, engine.connect() as watch:
         await one.begin()
         await two.begin()
-        pid = (await two.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         first_result = await first(one)
         pending = asyncio.ensure_future(second(two))
-        for _ in range(2_000):  # until the second waits on a lock: the first's uncommitted row
-            if pending.done():
-                break
-            wait = (await watch.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid})).scalar()
-            if wait == "Lock":
-                break
-            await asyncio.sleep(0.005)
-        else:
-            raise AssertionError("the second write never waited for the first")
+        await until_waiting(watch, pending)
         await one.commit()
         try:
             second_result = await pending
@@ -195,27 +203,14 @@ async def test_an_issuance_during_an_import_of_the_issuers_certificates_takes_it
     line = certificate("DRIVING_LICENCE", "IMPORTED-1", "PERSON", WANG_FANG, POLICE)
     importing = asyncio.ensure_future(import_files(city, [write_jsonl(tmp_path / "cards.jsonl", [line])], today=TODAY))
     await loaded.wait()
-    pid: list[int] = []
 
     async def issue() -> str:
         async with city.begin() as conn:
-            pid.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
             return await issuing("ISSUED-1")(conn)
 
     issuing_now = asyncio.ensure_future(issue())
     async with city.connect() as watch:
-        for _ in range(2_000):  # until the issuance waits (with the import's turn) or is done (without)
-            if issuing_now.done():
-                break
-            if (
-                pid
-                and (
-                    await watch.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"), {"p": pid[0]})
-                ).scalar()
-                == "Lock"
-            ):
-                break
-            await asyncio.sleep(0.005)
+        await until_waiting(watch, issuing_now)  # with the import's turn it waits; without, it is done
     go.set()
     report = await importing
     identifier = await issuing_now
@@ -259,13 +254,7 @@ async def test_a_decision_during_an_import_about_the_same_person_both_count_in_t
         await api.begin()
         await another_penalty("杭罚〔导入时〕1号")(api)  # its transaction left open
         importing = asyncio.ensure_future(import_files(city, [source], today=TODAY))
-        for _ in range(2_000):  # until the import waits on the decision (or is done, without a turn)
-            if importing.done():
-                break
-            waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            if (await watch.execute(text(waiting))).scalar():
-                break
-            await asyncio.sleep(0.005)
+        await until_waiting(watch, importing)  # with the subjects' turn it waits; without, it may end
         await api.commit()
     assert (await importing).ok
     score_sql = "SELECT score, grade, CAST(factors AS TEXT) FROM credit_scores WHERE holder_id = :h"
