@@ -2,7 +2,10 @@
 
 `--due` recomputes only the scores whose facts the date has moved on since (each stored score
 knows the last day it holds): the daily job. Reads never show a score past that day even when
-the job did not run (app/scoring/current.py); the job keeps them from computing it each time."""
+the job did not run (app/scoring/current.py); the job keeps them from computing it each time.
+
+The run is one transaction, and on PostgreSQL it holds each subject it reaches to its end
+(app/scoring/recompute.py: the subjects' turn): a decision about one of them waits for it."""
 
 from __future__ import annotations
 
