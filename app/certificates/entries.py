@@ -54,6 +54,31 @@ class Taken:
             self.count += 1
 
 
+async def take_turn(conn: AsyncConnection, issuer_code: str) -> None:
+    """The issuer's turn, held to the transaction's end (PostgreSQL; SQLite has one writer)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(ISSUER_TURN, {"issuer": issuer_code})
+
+
+async def take_one(conn: AsyncConnection, issuer_code: str) -> tuple[int, int]:
+    """One free (list id, index) of this issuer's, at random, for one certificate (an issuance),
+    in the issuer's turn (taken here if the caller has not). Each index tried is looked up by the
+    unique index, two tries on average, rather than the open list read whole as an import does
+    (`Allocator`): that is up to FILL_LIMIT rows for each certificate issued."""
+    await take_turn(conn, issuer_code)
+    issuer = certificates.c.issuer_code == issuer_code
+    list_id = (await conn.execute(select(func.max(certificates.c.status_list)).where(issuer))).scalar_one() or 1
+    in_list = (issuer, certificates.c.status_list == list_id)
+    if (await conn.execute(select(func.count()).select_from(certificates).where(*in_list))).scalar_one() >= FILL_LIMIT:
+        list_id += 1
+        in_list = (issuer, certificates.c.status_list == list_id)
+    while True:
+        index = secrets.randbelow(LIST_SIZE)
+        taken = select(certificates.c.id).where(*in_list, certificates.c.status_index == index)
+        if (await conn.execute(taken)).first() is None:
+            return list_id, index
+
+
 class Allocator:
     """Hands out entries inside one transaction, remembering what it took (an import takes many)."""
 
@@ -63,8 +88,7 @@ class Allocator:
 
     async def _load(self, issuer_code: str) -> tuple[int, Taken]:
         if issuer_code not in self._open:
-            if self.conn.dialect.name == "postgresql":  # SQLite has one writer at a time already
-                await self.conn.execute(ISSUER_TURN, {"issuer": issuer_code})
+            await take_turn(self.conn, issuer_code)
             newest = (
                 await self.conn.execute(
                     select(func.max(certificates.c.status_list)).where(certificates.c.issuer_code == issuer_code)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.certificates.entries import Allocator
+from app.certificates.entries import take_one, take_turn
 from app.certificates.keys import KeyRing, KeyStore
 from app.certificates.qr import MAX_DOCUMENT_BYTES
 from app.db.models import Authority, Certificate, CertificateStatusChange, CertificateType, Enterprise, Person
@@ -37,6 +37,7 @@ authorities: Table = Authority.__table__
 catalogue: Table = CertificateType.__table__
 ISSUED_REASON = "issued"
 MAX_VERSION = 999
+VERSIONS_AT_ONCE = 10  # versions of an identifier looked up together when it is issued again
 
 
 async def issuer_types(conn: AsyncConnection, issuer_code: str) -> set[str]:
@@ -68,10 +69,9 @@ async def issue_certificate(
     await _require_holder(conn, HolderKind(row["holder_kind"]), row["holder_id"])
     # The issuer's turn first (app/certificates/entries.py): the identifier's version and the
     # status-list entry are picked from what is committed, and nothing else picks them meanwhile.
-    allocator = Allocator(conn)
-    await allocator.load({row["issuer_code"]})
+    await take_turn(conn, row["issuer_code"])
     row["identifier"] = await _free_identifier(conn, row["identifier"])
-    row["status_list"], row["status_index"] = await allocator.take(row["issuer_code"])
+    row["status_list"], row["status_index"] = await take_one(conn, row["issuer_code"])
     key = await KeyRing(conn, keys).signing_key(row["issuer_code"])
     row["kid"] = key.kid
     row["document"] = key.sign(signed_content(row))
@@ -94,15 +94,19 @@ async def _require_holder(conn: AsyncConnection, kind: HolderKind, holder_id: st
 
 
 async def _free_identifier(conn: AsyncConnection, identifier: str) -> str:
-    """This identifier, or the next version of it that is not taken (a certificate issued again)."""
+    """This identifier, or the next version of it that is not taken (a certificate issued again).
+
+    The candidates are looked up by the identifier's unique index, VERSIONS_AT_ONCE at a time:
+    a search by prefix (LIKE) cannot use that index under a collation other than C, and read
+    every certificate."""
     ident = parse_certificate_identifier(identifier)
+    for first in range(int(ident.version), MAX_VERSION + 1, VERSIONS_AT_ONCE):
+        versions = range(first, min(first + VERSIONS_AT_ONCE, MAX_VERSION + 1))
+        candidates = [str(dataclasses.replace(ident, version=f"{v:03d}")) for v in versions]
+        query = select(certificates.c.identifier).where(certificates.c.identifier.in_(candidates))
+        taken = set((await conn.execute(query)).scalars())
+        free = next((c for c in candidates if c not in taken), None)
+        if free is not None:
+            return free
     prefix = f"1.2.156.3005.2.{ident.type_code}.{ident.issuer_code}.{ident.serial}."
-    taken = {
-        parse_certificate_identifier(i).version
-        for i in (await conn.execute(select(certificates.c.identifier).where(certificates.c.identifier.startswith(prefix)))).scalars()
-    }
-    for version in range(int(ident.version), MAX_VERSION + 1):
-        candidate = f"{version:03d}"
-        if candidate not in taken:
-            return str(dataclasses.replace(ident, version=candidate))
     raise BadUserInput("certificate.versions_taken", prefix=prefix)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jwt
 import pytest
 
 from app.auth.roles import Role
+from app.certificates import entries
 from app.identifiers import parse_certificate_identifier
 from tests.api import city
 from tests.api.certs import ISSUE, issue, issue_input, published_keys, set_status, verify_offline
@@ -32,6 +35,21 @@ async def test_the_same_number_issued_again_is_the_next_version(api: Api) -> Non
     first = await issue(api)
     again = await issue(api, number=parse_certificate_identifier(first["identifier"]).serial)
     assert parse_certificate_identifier(again["identifier"]).version == "002"
+
+
+async def test_an_issuers_full_status_list_is_followed_by_a_new_one(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = await published_keys(api)
+
+    def list_of(certificate: dict[str, Any]) -> int:
+        return int(verify_offline(certificate["document"], keys)["status"]["status_list"]["uri"].rsplit("/", 1)[1])
+
+    first = await issue(api)
+    monkeypatch.setattr(entries, "FILL_LIMIT", 1)  # a list holding any entry is full
+    second = await issue(api)
+    third = await issue(api)
+    assert [list_of(c) for c in (second, third)] == [list_of(first) + 1, list_of(first) + 2]
+    published = await api.client.get(f"/status-lists/{city.POLICE}/{list_of(third)}")
+    assert published.status_code == 200
 
 
 async def test_an_issuer_issues_only_its_own_types_under_its_own_authority(api: Api) -> None:
