@@ -17,7 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, BindParameter, Column, MetaData, String, Table, Text, any_, bindparam, cast, or_, select
+from sqlalchemy import JSON, Column, MetaData, Table, Text, cast, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +27,7 @@ from sqlalchemy.sql import ColumnElement
 from app.certificates.entries import Allocator
 from app.certificates.keys import DEV_KEYS, KeyRing, KeyStore
 from app.certificates.signing import IssuerKey
+from app.db.among import among
 from app.domain.enums import HolderKind
 from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
@@ -46,11 +47,6 @@ MOVABLE = ("licence", "penalty")
 # a large import updates in random key order, so each batch evicted the pages the next one
 # needed: at 100,000 persons the write pass took twice as long per row as at 20,000.
 SQLITE_CACHE_KIB = 64 * 1024  # counts in the import's memory: a million persons must stay under 500 MB
-
-KEYS: BindParameter[list[str]] = bindparam("keys", expanding=True)
-# PostgreSQL: one array parameter, a statement the same for every batch (an expanded IN of
-# 2,000 keys is rendered, sent and planned anew each time: 2.4 s of a 100,000-person seed).
-KEY_ARRAY = bindparam("keys", type_=postgresql.ARRAY(String))
 
 
 class Writer:
@@ -214,10 +210,7 @@ class Writer:
             await in_flight
 
     def _among(self, column: ColumnElement[str]) -> ColumnElement[bool]:
-        """`column` is one of the parameter `keys`: an array on PostgreSQL, an expanded IN elsewhere."""
-        if self.conn.dialect.name == "postgresql":
-            return column == any_(KEY_ARRAY)
-        return column.in_(KEYS)
+        return among(self.conn.dialect.name, column)
 
     async def _note_previous_holders(self, kind: str, rows: list[dict[str, Any]]) -> None:
         await self._settle()

@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Table, Text, any_, bindparam, cast, or_, select, text
+from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, cast, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.clock import now
+from app.db.among import among as keys_among
 from app.db.models import CreditFlag, CreditScore, Enterprise, Licence, Penalty, Person
 from app.domain.enums import CreditFlagKind, HolderKind, PenaltySeverity, PenaltyStatus
 from app.scoring.rules import FlagFact, LicenceFact, PenaltyFact, compute, holds_until
@@ -64,10 +65,7 @@ class _Statements:
     @classmethod
     def build(cls, dialect: Any) -> _Statements:
         def among(column: ColumnElement[str]) -> ColumnElement[bool]:
-            if dialect is postgresql:
-                # One array parameter: an expanded IN of 500 would be re-rendered for every batch.
-                return column == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
-            return column.in_(bindparam("ids", expanding=True))
+            return keys_among("postgresql" if dialect is postgresql else "sqlite", column, "ids")
 
         def facts(table: Table, *columns: str) -> Select[Any]:
             return select(table.c.holder_id, *(table.c[c] for c in columns)).where(
