@@ -110,7 +110,7 @@ async def _import(
             await writer.finish()
         finally:
             await writer.close()  # a failure leaves no statement in flight under the rollback
-        await record_imported_statuses(conn, clock.now())
+        await record_imported_statuses(conn, clock.now(), writer.certificate_identifiers)
         if progress and is_large(sources):
             progress(f"scoring: {checked.touched_count(writer.moved):,} subjects")
         for subjects, written in checked.touched_batches(writer.moved):

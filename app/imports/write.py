@@ -42,6 +42,9 @@ YIELD_EVERY = 100  # records between turns of the event loop, which sends and re
 DEPENDS_ON = {"enterprise": ("person",)}
 # Kinds whose holder an update may move: the previous holder's score must be recomputed too.
 MOVABLE = ("licence", "penalty")
+# Below this many certificates an import keeps their identifiers: their status history is then
+# looked at alone, not every certificate on file (`record_imported_statuses`).
+FEW_CERTIFICATES = 20_000
 
 # SQLite's page cache for an import, in KiB. Its default (2 MB) is far smaller than the indexes
 # a large import updates in random key order, so each batch evicted the pages the next one
@@ -63,7 +66,10 @@ class Writer:
         self.conn = conn
         self.checked = checked
         self.keys = KeyRing(conn, keys)
-        self.entries = Allocator(conn)
+        certificates = checked.counts["certificate"]
+        self.entries = Allocator(conn, expected=certificates, before_reading=self._settle)
+        # A small import's certificates, for their status history (app/certificates/status.py).
+        self.certificate_identifiers: list[str] | None = [] if certificates < FEW_CERTIFICATES else None
         self.certificates: list[dict[str, Any]] = []  # waiting for their status-list entries
         self.buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.held_back: list[dict[str, Any]] = []  # enterprises whose representative is not written yet
@@ -72,7 +78,7 @@ class Writer:
         self._in_flight: asyncio.Future[Any] | None = None
         self._added = 0
         self._sqlite_cache: int | None = None  # the connection's own cache size, given back at the end
-        self.signer = Signer(checked.counts["certificate"])
+        self.signer = Signer(certificates)
         self.issuer_keys: dict[str, IssuerKey] = {}
         self.to_sign: list[dict[str, Any]] = []
         self.signing: deque[tuple[asyncio.Future[list[str]], list[dict[str, Any]]]] = deque()
@@ -97,6 +103,8 @@ class Writer:
             return  # written by `start`
         if kind == "certificate":
             self.certificates.append(row)
+            if self.certificate_identifiers is not None:
+                self.certificate_identifiers.append(row["identifier"])
             if len(self.certificates) >= BATCH:
                 await self._prepare_certificates()
             return

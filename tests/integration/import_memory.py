@@ -19,6 +19,7 @@ import tracemalloc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.certificates import entries
 from app.imports import check, fields, spool, write
 from app.imports.pipeline import import_sources
 from app.imports.seed import seed_sources
@@ -32,6 +33,12 @@ def bound_what_is_bounded() -> None:
     """Batches (of rows on their way to the disk or the database) are bounded, but large: small
     ones here, so that both sizes fill them and only what grows with the input differs."""
     spool.BATCH = write.BATCH = check.SCORED_TOGETHER = 50
+    # A small import's certificate identifiers, kept for their status history, are at most
+    # write.FEW_CERTIFICATES (about 3 MB): left out, as a large import does.
+    write.FEW_CERTIFICATES = 0
+    # Both sizes read the issuers' open lists whole (a bitmap of 16 KB a list, whatever the
+    # input's size), as a large import does; the smaller would look each entry up instead.
+    entries.READ_WHOLE_FROM = 0
     # The cache of checked identifiers (at most 2**17 of them, about 40 MB): left out.
     fields.checked_identifier = fields.checked_identifier.__wrapped__  # type: ignore[assignment]
 
