@@ -11,7 +11,9 @@ issuer's turn (on PostgreSQL an advisory lock, held to its commit; SQLite writes
 at a time anyway), so that what it read stays true while it picks. Without it, an issuance
 committed while an import was writing the same issuer's certificates could take an entry the
 import then picked too, and the whole import failed at its end. An issuance waits for such an
-import; a second import of the same issuer's certificates waits for the first.
+import; a second import of the same issuer's certificates waits for the first. An import takes
+all its issuers' turns as it starts writing, in the order of their codes (`take_turns`), so
+that two imports never each hold a turn the other waits for.
 
 The bits themselves are never stored apart from the certificates: a list is built from its
 certificates' statuses when it is published (app/certificates/publish.py), so a status change
@@ -108,6 +110,14 @@ class Allocator:
                 taken.count = (await self.conn.execute(select(func.count()).select_from(certificates).where(*in_list))).scalar_one()
             self._open[issuer_code] = (list_id, taken)
         return self._open[issuer_code]
+
+    async def take_turns(self, issuer_codes: set[str]) -> None:
+        """These issuers' turns, all at once and in one order (their codes'), before any is
+        needed: two imports taking them as their batches came, one issuer's then another's and
+        the other import the other way round, each waited for the other's (PostgreSQL found the
+        deadlock and one of them failed whole)."""
+        for code in sorted(issuer_codes):
+            await take_turn(self.conn, code)
 
     async def load(self, issuer_codes: set[str]) -> None:
         """Read what these issuers' open lists hold now (an import does, before a batch is in flight)."""

@@ -85,6 +85,7 @@ class Checked:
     persons: set[str] = field(default_factory=set)
     enterprises: set[str] = field(default_factory=set)
     referred: set[Holder] = field(default_factory=set)
+    issuers: set[str] = field(default_factory=set)  # of the certificates: their turns are taken first
     counts: Counter[str] = field(default_factory=Counter)
 
     def bad_lines(self, names: list[str]) -> list[BadLine]:
@@ -162,6 +163,7 @@ class Checker:
             if code not in self.on_file.authorities and not self.seen.authority_given(code):
                 self.wanted_authorities[code].append(loc)
         if record.kind == "certificate":
+            self.result.issuers.add(record.row["issuer_code"])
             self._check_signing(loc, record)
 
     def _check_signing(self, loc: Loc, record: Record) -> None:

@@ -84,11 +84,13 @@ class Writer:
         self.signing: deque[tuple[asyncio.Future[list[str]], list[dict[str, Any]]]] = deque()
 
     async def start(self) -> None:
-        """Authorities first: everything else may name them, before or after their own line."""
+        """The certificates' issuers' turns (app/certificates/entries.py), then the authorities:
+        everything else may name them, before or after their own line."""
         if self.conn.dialect.name == "sqlite":
             # Per connection, and allowed inside a transaction; `close` sets it back.
             self._sqlite_cache = (await self.conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()
             await self.conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        await self.entries.take_turns(self.checked.issuers)
         rows = self.checked.authority_rows
         for i in range(0, len(rows), BATCH):
             await self._send("authority", rows[i : i + BATCH])

@@ -3,7 +3,8 @@ to write waits for the first, and must then answer as it would have had it come 
 
 - Two issuances, or an issuance and an import, of one issuer would pick the same identifier
   version or status-list entry: the second waits for the issuer's turn, then picks from what
-  the first committed.
+  the first committed. Two imports naming two issuers in opposite orders: the second waits for
+  the first (their turns are taken in one order), rather than each for the other.
 - Two decisions about one subject: the second recomputes the subject's score after the first
   committed, so that the stored score counts both.
 - Two records of one decision number: the second answers as for a decision on file (the same
@@ -31,7 +32,7 @@ from app.certificates.keys import DEV_KEYS
 from app.domain.enums import HolderKind, LicenceStatus
 from app.errors import BadUserInput
 from app.identifiers import parse_certificate_identifier
-from app.imports import import_files
+from app.imports import import_files, write
 from app.imports.seed import seed
 from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import write_jsonl
@@ -41,6 +42,7 @@ from tests.conftest import DatabaseFactory
 POLICE = "113301000024891313"  # 杭州市公安局, an issuer of the demo city
 MARKET_REGULATOR = "113301000024891238"  # 杭州市市场监督管理局, another
 WANG_FANG = "330106198503120028"
+FIRM = "91330106MA2H100016"  # 西湖龙井茶业有限公司
 LICENCE = "杭市监许〔2023〕58号"  # 王芳's, of the market regulator, valid
 AT = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -262,3 +264,40 @@ async def test_a_decision_during_an_import_about_the_same_person_both_count_in_t
     async with city.begin() as conn:
         await recompute_scores(conn, {(HolderKind.PERSON, WANG_FANG)}, today=TODAY)
     assert await rows(city, score_sql, h=WANG_FANG) == stored  # what the facts on file give
+
+
+async def test_two_imports_naming_two_issuers_in_opposite_orders_both_succeed(
+    city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each import holds an issuer's turn from when it takes it to its commit. Taken as the
+    batches came, one import's police card first, the other's business licence first, each would
+    wait for the turn the other holds: PostgreSQL ends such a deadlock by failing one of them,
+    whole. Taken all at the start in one order, the second waits for the first, then succeeds."""
+    monkeypatch.setattr(write, "BATCH", 1)  # a batch a certificate: one issuer's, then the other's
+    take_turn = entries.take_turn
+    holding: set[int] = set()  # the imports (by their connections) that hold a turn
+
+    async def in_step(conn: AsyncConnection, issuer_code: str) -> None:
+        await take_turn(conn, issuer_code)
+        if id(conn) in holding:
+            return
+        holding.add(id(conn))
+        async with city.connect() as watch:  # until the other holds a turn too, or waits for this one's
+            for _ in range(2_000):
+                if len(holding) == 2 or (await watch.execute(text(WAITING))).scalar():
+                    return
+                await watch.rollback()  # a fresh view of pg_stat_activity each time
+                await asyncio.sleep(0.005)
+        raise AssertionError("the other import neither took a turn nor waited for one")
+
+    monkeypatch.setattr(entries, "take_turn", in_step)
+    police_card = certificate("DRIVING_LICENCE", "OPPOSITE-P", "PERSON", WANG_FANG, POLICE)
+    licence = certificate("FOOD_BUSINESS_LICENCE", "JY13301069999999", "ENTERPRISE", FIRM, MARKET_REGULATOR)
+    one = write_jsonl(tmp_path / "one.jsonl", [police_card, licence])
+    other = write_jsonl(
+        tmp_path / "other.jsonl", [licence | {"number": "JY13301069999998"}, police_card | {"number": "OPPOSITE-Q"}]
+    )
+    reports = await asyncio.gather(import_files(city, [one], today=TODAY), import_files(city, [other], today=TODAY))
+    assert [r.ok for r in reports] == [True, True]
+    numbers = await rows(city, "SELECT number FROM certificates WHERE number LIKE 'OPPOSITE-%' OR number LIKE 'JY1330106999999%'")
+    assert sorted(n for (n,) in numbers) == ["JY13301069999998", "JY13301069999999", "OPPOSITE-P", "OPPOSITE-Q"]
