@@ -22,6 +22,8 @@ from starlette.routing import Route
 
 from app.audit import proofs, tree
 from app.audit.store import AuditStore
+from app.i18n import Text
+from app.refusals import refusal
 
 NOTE_TYPE = "text/plain; charset=utf-8"
 
@@ -32,22 +34,22 @@ def audit_routes(store: AuditStore) -> list[Route]:
             async with proofs.reading(store) as run:
                 latest = await tree.latest_checkpoint(run)
         except DBAPIError:
-            return JSONResponse({"error": "the audit log cannot be read now"}, status_code=503)
+            return refusal(request, Text("audit.cannot_read_now"), 503)
         if latest is None:
-            return JSONResponse({"error": "no checkpoint has been signed yet"}, status_code=404)
+            return refusal(request, Text("audit.no_checkpoint_yet"), 404)
         return PlainTextResponse(latest.note, media_type=NOTE_TYPE, headers={"cache-control": "no-cache"})
 
     async def consistency(request: Request) -> Response:
         try:
             sizes = [int(request.query_params[name]) for name in ("from", "to")]
         except (KeyError, ValueError):
-            return JSONResponse({"error": "give from and to, tree sizes as whole numbers"}, status_code=400)
+            return refusal(request, Text("audit.consistency_sizes"), 400)
         try:
             proof = await proofs.consistency(store, sizes[0], sizes[1])
         except proofs.ProofRequestError as e:
-            return JSONResponse({"error": str(e)}, status_code=400)
+            return refusal(request, e.text, 400)
         except (DBAPIError, tree.TreeError):
-            return JSONResponse({"error": "the audit log cannot be read now"}, status_code=503)
+            return refusal(request, Text("audit.cannot_read_now"), 503)
         body = {_camel(k): v for k, v in dataclasses.asdict(proof).items()}
         return JSONResponse(body, headers={"cache-control": "public, max-age=3600"})  # a proof never changes
 

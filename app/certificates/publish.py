@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from app import clock
 from app.certificates.keys import KeyRing, KeyStore
@@ -25,7 +25,9 @@ from app.certificates.signing import NoPrivateKey, status_list_uri
 from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, TTL_SECONDS, StatusList, status_list_token
 from app.db.models import Certificate
 from app.domain.enums import CertificateStatus
+from app.i18n import Text
 from app.identifiers import InvalidIdentifier, parse_credit_code
+from app.refusals import refusal
 
 log = logging.getLogger("xinzheng.certificates")
 
@@ -68,15 +70,15 @@ def status_list_endpoint(engine: AsyncEngine, store: KeyStore) -> Callable[[Requ
         try:
             issuer = parse_credit_code(request.path_params["issuer"])
         except InvalidIdentifier:
-            return JSONResponse({"error": "no such status list"}, status_code=404)
+            return refusal(request, Text("certificate.status_list_unknown"), 404)
         try:
             async with engine.begin() as conn:  # dev: an issuer's first key may be made here
                 token = await status_list_token_for(conn, store, issuer, request.path_params["list_id"], clock.now())
         except NoPrivateKey as e:  # the deployment's fault, not the caller's: said, and logged
             log.error("status list of %s not signed: %s", issuer, e)
-            return JSONResponse({"error": "the issuer's status list cannot be signed now"}, status_code=503)
+            return refusal(request, Text("certificate.status_list_not_now"), 503)
         if token is None:
-            return JSONResponse({"error": "no such status list"}, status_code=404)
+            return refusal(request, Text("certificate.status_list_unknown"), 404)
         return Response(token, media_type=MEDIA_TYPE, headers={"cache-control": f"public, max-age={TTL_SECONDS}"})
 
     return status_list

@@ -135,9 +135,16 @@ async def test_entries_are_at_random_places_in_the_list(api: Api) -> None:
     assert indexes != sorted(indexes) or max(indexes) - min(indexes) > 1_000  # not handed out in order
 
 
-async def test_an_unknown_status_list_is_not_found(api: Api) -> None:
-    assert (await api.client.get(f"/status-lists/{city.POLICE}/99999")).status_code == 404
-    assert (await api.client.get("/status-lists/not-a-code/1")).status_code == 404
+async def test_an_unknown_status_list_is_not_found_in_the_callers_language(api: Api) -> None:
+    for path in (f"/status-lists/{city.POLICE}/99999", "/status-lists/not-a-code/1"):
+        answer = await api.client.get(path, headers={"accept-language": "zh-CN,zh;q=0.9"})
+        assert (answer.status_code, answer.json(), answer.headers["content-language"]) == (
+            404, {"error": "没有该状态列表"}, "zh-CN"
+        )
+        answer = await api.client.get(path, headers={"accept-language": "en-GB, zh;q=0.5"})
+        assert (answer.status_code, answer.json(), answer.headers["content-language"]) == (
+            404, {"error": "no such status list"}, "en"
+        )
 
 
 async def test_documents_signed_before_a_rotation_still_verify_after_it(api: Api, city_database: str) -> None:

@@ -132,8 +132,16 @@ async def test_consistency_proofs_between_checkpoints_verify(service: Service) -
         assert reason in body["errors"][0]["message"]
     body = (await service.query(CONSISTENCY, {"f": 5, "t": 15}, token=service.tokens.make(Role.BANK, org=KNOWN_BANK))).json()
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-    for params in ({"from": "x", "to": 15}, {"from": 5, "to": 12}, {"to": 15}):
-        assert (await service.client.get("/audit/consistency", params=params)).status_code == 400
+    # The witness's endpoint refuses the same, in the caller's language.
+    for params, english, chinese in [
+        ({"from": "x", "to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
+        ({"to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
+        ({"from": 5, "to": 12}, "toSize must be the tree size of a signed checkpoint (", "toSize 须为某个已签名检查点的树大小"),
+    ]:
+        answer = await service.client.get("/audit/consistency", params=params, headers={"accept-language": "zh-CN"})
+        assert answer.status_code == 400 and chinese in answer.json()["error"], answer.text
+        answer = await service.client.get("/audit/consistency", params=params)  # the suite reads English
+        assert answer.status_code == 400 and english in answer.json()["error"], answer.text
 
 
 async def test_the_head_is_signed_every_t_seconds_when_entries_arrived(empty_database_url: str) -> None:
@@ -143,7 +151,8 @@ async def test_the_head_is_signed_every_t_seconds_when_entries_arrived(empty_dat
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://xinzheng.test"
     ) as client:
-        assert (await client.get("/audit/checkpoint")).status_code == 404
+        none_yet = await client.get("/audit/checkpoint", headers={"accept-language": "en"})
+        assert (none_yet.status_code, none_yet.json()) == (404, {"error": "no checkpoint has been signed yet"})
         for _ in range(3):
             await client.post("/graphql", json={"query": "{ me { role } }"})
         for _ in range(200):  # up to 10 s: the timer runs every 0.05 s
