@@ -22,7 +22,7 @@ from starlette.responses import Response
 from app import clock
 from app.certificates.keys import KeyRing, KeyStore
 from app.certificates.signing import NoPrivateKey, status_list_uri
-from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, TTL_SECONDS, StatusList, status_list_token
+from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, TTL_SECONDS, VALID, StatusList, status_list_token
 from app.db.models import Certificate
 from app.domain.enums import CertificateStatus
 from app.i18n import Text
@@ -33,18 +33,21 @@ log = logging.getLogger("xinzheng.certificates")
 
 certificates: Table = Certificate.__table__
 MEDIA_TYPE = "application/statuslist+jwt"
+# The stored statuses whose entry is not VALID (the zero every list starts from).
+MARKED = [status.value for status, value in STATUS_VALUES.items() if value != VALID]
 
 
 async def list_statuses(conn: AsyncConnection, issuer_code: str, list_id: int) -> StatusList | None:
-    """The list's entries from its certificates' statuses; None if the issuer has no such list."""
-    rows = (
-        await conn.execute(
-            select(certificates.c.status_index, certificates.c.status).where(
-                certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id
-            )
-        )
-    ).all()
-    if not rows:
+    """The list's entries from its certificates' statuses; None if the issuer has no such list.
+
+    Only the certificates whose entry is not VALID are read: VALID is the list's zero, and a
+    list holds up to 65,536 certificates (entries.py FILL_LIMIT), nearly all valid. Reading each made one
+    request of this public endpoint cost about 350 ms on a city of 100,000 persons (the police's
+    first list, 65,536 certificates): a few callers could keep the service busy."""
+    in_list = (certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id)
+    marked = select(certificates.c.status_index, certificates.c.status).where(*in_list, certificates.c.status.in_(MARKED))
+    rows = (await conn.execute(marked)).all()
+    if not rows and (await conn.execute(select(certificates.c.id).where(*in_list).limit(1))).first() is None:
         return None
     statuses = StatusList(LIST_SIZE)
     for index, status in rows:
