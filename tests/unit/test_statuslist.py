@@ -7,11 +7,14 @@ Status List encoding", lists of 2^20 entries), copied from its text.
 from __future__ import annotations
 
 import base64
+import re
 import zlib
 
 import pytest
 
-from app.certificates.statuslist import LIST_SIZE, StatusList
+from app.certificates.statuslist import LIST_SIZE, STATUS_VALUES, VALID, StatusList
+from app.config import PROJECT_ROOT
+from app.db.models.certificate import MARKED_CONDITION
 
 # Section 4: status[0..15] of a 1-bit list are these, and its bytes [0xB9, 0xA3].
 ONE_BIT = [1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1, 0, 1]
@@ -111,3 +114,12 @@ def test_an_index_outside_the_list_is_refused(index: int) -> None:
 def test_a_value_wider_than_the_entries_is_refused() -> None:
     with pytest.raises(ValueError):
         StatusList(12, 2).set(0, 4)
+
+
+def test_the_marked_condition_names_every_status_whose_entry_is_not_valid() -> None:
+    """A published list reads only the certificates this condition (and its partial index) picks:
+    a status left out would be published VALID."""
+    named = set(re.findall(r"'(\w+)'", MARKED_CONDITION))
+    assert named == {status.value for status, value in STATUS_VALUES.items() if value != VALID}
+    migration = PROJECT_ROOT / "migrations" / "versions" / "20261202_9b3e5d7a2c10_certificates_marked_index.py"
+    assert f'"{MARKED_CONDITION}"' in migration.read_text(encoding="utf-8")  # the index the query matches
