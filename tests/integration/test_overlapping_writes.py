@@ -270,7 +270,7 @@ async def test_two_imports_naming_two_issuers_in_opposite_orders_both_succeed(
     city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Each import holds an issuer's turn from when it takes it to its commit. Taken as the
-    batches came, one import's police card first, the other's business licence first, each would
+    batches came, one import's police card first, the other's food licence first, each would
     wait for the turn the other holds: PostgreSQL ends such a deadlock by failing one of them,
     whole. Taken all at the start in one order, the second waits for the first, then succeeds."""
     monkeypatch.setattr(write, "BATCH", 1)  # a batch a certificate: one issuer's, then the other's
