@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.certificates.keys import KeyRing
 from app.config import PROJECT_ROOT
@@ -35,13 +34,6 @@ from app.imports.seed import seed
 from app.scoring.recompute import recompute_scores
 from tests.cli.conftest import row_counts, write_jsonl
 from tests.cli.lines import ALICE, AUTHORITIES, BOB, TODAY, licence, person
-
-
-@pytest_asyncio.fixture
-async def engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(empty_database_url)
-    yield engine
-    await engine.dispose()
 
 
 def people() -> list[dict[str, Any]]:

@@ -7,26 +7,17 @@ certificates only. Each way must give what the other gives."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.certificates import entries, status
 from app.imports import import_files, write
 from tests.cli.conftest import write_jsonl
 from tests.cli.lines import ALICE, BOB, POLICE, TODAY, certificate
 from tests.cli.test_import_status_history import city, histories
-
-
-@pytest_asyncio.fixture
-async def engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(empty_database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.mark.parametrize("whole", [False, True], ids=["entries-looked-up", "list-read-whole"])
