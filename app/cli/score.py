@@ -5,12 +5,15 @@ knows the last day it holds): the daily job. Reads never show a score past that 
 the job did not run (app/scoring/current.py); the job keeps them from computing it each time.
 
 The run is one transaction, and on PostgreSQL it holds each subject it reaches to its end
-(app/scoring/recompute.py: the subjects' turn): a decision about one of them waits for it."""
+(app/scoring/recompute.py: the subjects' turn): a decision about one of them waits for it. It
+runs in the batch writers' turn (app/db/turns.py): it waits for an import writing, and an
+import waits for it, rather than each holding subjects the other waits for."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 
 from app.config import Settings
@@ -42,12 +45,18 @@ async def _recompute(settings: Settings, *, due_only: bool) -> int:
     from app import clock
     from app.cli import CliError
     from app.cli._database import migrated_engine, reason
+    from app.db.turns import take_batch_turn
     from app.scoring.recompute import recompute_scores
 
     async with migrated_engine(settings) as engine:
         try:
             # One transaction: a run that fails half-way leaves the old scores, not a mixture.
             async with engine.begin() as conn:
+                await take_batch_turn(conn, waiting=_waiting)
                 return await recompute_scores(conn, None, today=clock.today(), due_only=due_only)
         except DBAPIError as e:
             raise CliError(f"the database refused the new scores: {reason(e)}") from None
+
+
+def _waiting() -> None:
+    print("xinzheng score: waiting for an import or another score recompute to finish", file=sys.stderr, flush=True)

@@ -3,10 +3,11 @@
 1. Check: every line of every source is read once, parsed and checked, and every reference
    resolved (`check.py`). One bad line and nothing is written: the report names every bad line.
    The rows of good lines wait on disk (`spool.py`), not in memory, until the check is over.
-2. Write: the spooled rows are upserted in batches (`write.py`); certificates without a
-   document are signed with their issuer's key on the way, and every certificate gets its
-   status-list entry (app/certificates/entries.py); then each certificate new or whose status
-   changed gets a status-history entry.
+2. Write, in the batch writers' turn (app/db/turns.py: on PostgreSQL a second import waits
+   for the first to commit): the spooled rows are upserted in batches (`write.py`);
+   certificates without a document are signed with their issuer's key on the way, and every
+   certificate gets its status-list entry (app/certificates/entries.py); then each
+   certificate new or whose status changed gets a status-history entry.
 3. Score: the credit scores of every subject touched are recomputed, in the same transaction.
 
 A failure anywhere, a database error included, rolls it all back.
@@ -101,7 +102,7 @@ async def _import(
 
         writer = Writer(conn, checked, keys)
         try:
-            await writer.start()
+            await writer.start(waiting=lambda: _tell(progress, "waiting for another import or score recompute to finish"))
             writing = Progress(progress, "writing", [spool])
             for number, (index, line, kind, row) in enumerate(spool.read(), 1):
                 await writer.add((index, line), kind, row)
@@ -117,6 +118,11 @@ async def _import(
             report.scored += await recompute_scores(conn, subjects, today=today, on_file=written)
         report.written = checked.counts
     return report
+
+
+def _tell(progress: ProgressReport | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
 
 
 @contextlib.contextmanager

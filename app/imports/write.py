@@ -14,7 +14,7 @@ import base64
 import contextlib
 import json
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Column, MetaData, Table, Text, cast, or_, select
@@ -28,6 +28,7 @@ from app.certificates.entries import Allocator
 from app.certificates.keys import DEV_KEYS, KeyRing, KeyStore
 from app.certificates.signing import IssuerKey
 from app.db.among import among
+from app.db.turns import take_batch_turn
 from app.domain.enums import HolderKind
 from app.imports.certificate import signed_content
 from app.imports.check import Checked, Loc
@@ -83,9 +84,12 @@ class Writer:
         self.to_sign: list[dict[str, Any]] = []
         self.signing: deque[tuple[asyncio.Future[list[str]], list[dict[str, Any]]]] = deque()
 
-    async def start(self) -> None:
-        """The certificates' issuers' turns (app/certificates/entries.py), then the authorities:
-        everything else may name them, before or after their own line."""
+    async def start(self, waiting: Callable[[], None] | None = None) -> None:
+        """The batch writers' turn (app/db/turns.py: imports write one at a time), then the
+        certificates' issuers' turns (app/certificates/entries.py), then the authorities:
+        everything else may name them, before or after their own line. `waiting` is called when
+        another import (or recompute of every score) is writing, before waiting for it to end."""
+        await take_batch_turn(self.conn, waiting)
         if self.conn.dialect.name == "sqlite":
             # Per connection, and allowed inside a transaction; `close` sets it back.
             self._sqlite_cache = (await self.conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()

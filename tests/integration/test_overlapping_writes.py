@@ -5,6 +5,9 @@ to write waits for the first, and must then answer as it would have had it come 
   version or status-list entry: the second waits for the issuer's turn, then picks from what
   the first committed. Two imports naming two issuers in opposite orders: the second waits for
   the first (their turns are taken in one order), rather than each for the other.
+- Two imports writing the same persons in opposite orders, or an import and a recompute of
+  every score: the second waits for the first (batch writers write one at a time), rather than
+  each for a row the other holds.
 - Two decisions about one subject: the second recomputes the subject's score after the first
   committed, so that the stored score counts both.
 - Two records of one decision number: the second answers as for a decision on file (the same
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,14 +34,15 @@ from app import decisions
 from app.certificates import entries
 from app.certificates.issue import issue_certificate
 from app.certificates.keys import DEV_KEYS
+from app.db.turns import take_batch_turn
 from app.domain.enums import HolderKind, LicenceStatus
 from app.errors import BadUserInput
-from app.identifiers import parse_certificate_identifier
+from app.identifiers import id_number_with_check, parse_certificate_identifier
 from app.imports import import_files, write
 from app.imports.seed import seed
 from app.scoring.recompute import recompute_scores
-from tests.cli.conftest import write_jsonl
-from tests.cli.lines import TODAY, certificate
+from tests.cli.conftest import XINZHENG, write_jsonl
+from tests.cli.lines import TODAY, certificate, person
 from tests.conftest import DatabaseFactory
 
 POLICE = "113301000024891313"  # 杭州市公安局, an issuer of the demo city
@@ -301,3 +307,78 @@ async def test_two_imports_naming_two_issuers_in_opposite_orders_both_succeed(
     assert [r.ok for r in reports] == [True, True]
     numbers = await rows(city, "SELECT number FROM certificates WHERE number LIKE 'OPPOSITE-%' OR number LIKE 'JY1330106999999%'")
     assert sorted(n for (n,) in numbers) == ["JY13301069999998", "JY13301069999999", "OPPOSITE-P", "OPPOSITE-Q"]
+
+
+async def test_two_imports_of_the_same_new_persons_in_opposite_orders_both_succeed(
+    city: AsyncEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An import holds each row it writes to its commit. Two imports writing the same persons,
+    one in the order 1, 2 and the other 2, 1, would each hold a person the other waits for:
+    PostgreSQL ends such a deadlock by failing one of them, whole. Imports write one at a time
+    (the import's turn, taken as it starts writing): the second waits, then succeeds."""
+    monkeypatch.setattr(write, "BATCH", 1)  # a batch a person
+    bulk_write = write.Bulk.write
+    writing: set[int] = set()  # the imports (by their connections) that have written a person
+
+    async def in_step(self: write.Bulk, conn: AsyncConnection, batch: list[dict[str, Any]]) -> None:
+        await bulk_write(self, conn, batch)
+        if self.staging.name != "xz_import_persons" or id(conn) in writing:
+            return
+        writing.add(id(conn))
+        async with city.connect() as watch:  # until the other has written one too, or waits for this one
+            for _ in range(2_000):
+                if len(writing) == 2 or (await watch.execute(text(WAITING))).scalar():
+                    return
+                await watch.rollback()  # a fresh view of pg_stat_activity each time
+                await asyncio.sleep(0.005)
+        raise AssertionError("the other import neither wrote a person nor waited")
+
+    monkeypatch.setattr(write.Bulk, "write", in_step)
+    first = person(id_number_with_check("33010619900101901"), "甲")
+    second = person(id_number_with_check("33010619900101902"), "乙")
+    one = write_jsonl(tmp_path / "one.jsonl", [first, second])
+    other = write_jsonl(tmp_path / "other.jsonl", [second, first])
+    reports = await asyncio.gather(import_files(city, [one], today=TODAY), import_files(city, [other], today=TODAY))
+    assert [r.ok for r in reports] == [True, True]
+    names = await rows(city, "SELECT name FROM persons WHERE id_number IN (:a, :b) ORDER BY name",
+                       a=first["id_number"], b=second["id_number"])  # fmt: skip
+    assert names == [("乙",), ("甲",)]
+
+
+async def test_an_import_says_it_waits_for_another_batch_writer_then_writes(city: AsyncEngine, tmp_path: Path) -> None:
+    said: list[str] = []
+    newcomer = person(id_number_with_check("33010619900101903"), "丙")
+    source = write_jsonl(tmp_path / "one.jsonl", [newcomer])
+    async with city.connect() as other, city.connect() as watch:
+        await other.begin()
+        await take_batch_turn(other)  # another import, writing
+        importing = asyncio.ensure_future(import_files(city, [source], today=TODAY, progress=said.append))
+        await until_waiting(watch, importing)
+        assert not importing.done()
+        assert said == ["waiting for another import or score recompute to finish"]
+        await other.commit()
+    assert (await importing).ok
+    assert await rows(city, "SELECT name FROM persons WHERE id_number = :i", i=newcomer["id_number"]) == [("丙",)]
+
+
+async def test_a_recompute_of_every_score_waits_for_an_import_writing_and_says_so(
+    city: AsyncEngine, empty_database_url: str
+) -> None:
+    """`xinzheng score recompute` holds every subject it reaches, as an import holds every row
+    it writes: one waits for the other, rather than each for a subject the other holds."""
+    async with city.connect() as importing:
+        await importing.begin()
+        await take_batch_turn(importing)  # an import, writing
+        command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
+        env = {**os.environ, "XINZHENG_DATABASE_URL": empty_database_url}
+        scoring = await asyncio.create_subprocess_exec(
+            *command, "score", "recompute", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert scoring.stderr is not None
+        said = await asyncio.wait_for(scoring.stderr.readline(), timeout=60)
+        assert said.decode() == "xinzheng score: waiting for an import or another score recompute to finish\n"
+        assert scoring.returncode is None  # still waiting
+        await importing.commit()
+    out, err = await asyncio.wait_for(scoring.communicate(), timeout=120)
+    assert scoring.returncode == 0, err.decode()
+    assert out.decode().startswith("recomputed 8 score(s) with model ")
