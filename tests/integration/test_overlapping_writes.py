@@ -82,6 +82,18 @@ async def until_waiting(watch: AsyncConnection, pending: asyncio.Future[Any]) ->
     raise AssertionError("the second write neither ended nor waited for the first")
 
 
+async def until_both_or_waiting(engine: AsyncEngine, stepped: set[int], failure: str) -> None:
+    """One write has taken its step (in `stepped`, by its connection): until the other has taken
+    its own too, or some transaction waits on a lock (the other's, for this one's)."""
+    async with engine.connect() as watch:
+        for _ in range(2_000):
+            if len(stepped) == 2 or (await watch.execute(text(WAITING))).scalar():
+                return
+            await watch.rollback()  # a fresh view of pg_stat_activity each time
+            await asyncio.sleep(0.005)
+    raise AssertionError(failure)
+
+
 async def overlapping(engine: AsyncEngine, first: Write, second: Write) -> tuple[Any, Any]:
     """`first` in a transaction left open; `second` in another, until it waits on the first;
     then the first committed, and the second (unless it failed). Their results: the second's
@@ -288,13 +300,7 @@ async def test_two_imports_naming_two_issuers_in_opposite_orders_both_succeed(
         if id(conn) in holding:
             return
         holding.add(id(conn))
-        async with city.connect() as watch:  # until the other holds a turn too, or waits for this one's
-            for _ in range(2_000):
-                if len(holding) == 2 or (await watch.execute(text(WAITING))).scalar():
-                    return
-                await watch.rollback()  # a fresh view of pg_stat_activity each time
-                await asyncio.sleep(0.005)
-        raise AssertionError("the other import neither took a turn nor waited for one")
+        await until_both_or_waiting(city, holding, "the other import neither took a turn nor waited for one")
 
     monkeypatch.setattr(entries, "take_turn", in_step)
     police_card = certificate("DRIVING_LICENCE", "OPPOSITE-P", "PERSON", WANG_FANG, POLICE)
@@ -325,13 +331,7 @@ async def test_two_imports_of_the_same_new_persons_in_opposite_orders_both_succe
         if self.staging.name != "xz_import_persons" or id(conn) in writing:
             return
         writing.add(id(conn))
-        async with city.connect() as watch:  # until the other has written one too, or waits for this one
-            for _ in range(2_000):
-                if len(writing) == 2 or (await watch.execute(text(WAITING))).scalar():
-                    return
-                await watch.rollback()  # a fresh view of pg_stat_activity each time
-                await asyncio.sleep(0.005)
-        raise AssertionError("the other import neither wrote a person nor waited")
+        await until_both_or_waiting(city, writing, "the other import neither wrote a person nor waited")
 
     monkeypatch.setattr(write.Bulk, "write", in_step)
     first = person(id_number_with_check("33010619900101901"), "甲")
