@@ -14,6 +14,7 @@ checkpoint to witness at the next poll, for ever.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from app.i18n import Text
 from app.refusals import refusal
 
 NOTE_TYPE = "text/plain; charset=utf-8"
+SIZE = re.compile(r"[0-9]{1,19}")  # 2**63 - 1 has 19 digits; a larger one is refused by `proofs.consistency`
 
 
 def audit_routes(store: AuditStore) -> list[Route]:
@@ -40,12 +42,11 @@ def audit_routes(store: AuditStore) -> list[Route]:
         return PlainTextResponse(latest.note, media_type=NOTE_TYPE, headers={"cache-control": "no-cache"})
 
     async def consistency(request: Request) -> Response:
-        try:
-            sizes = [int(request.query_params[name]) for name in ("from", "to")]
-        except (KeyError, ValueError):
+        sizes = [_size(request.query_params.get(name)) for name in ("from", "to")]
+        if sizes[0] is None or sizes[1] is None:
             return refusal(request, Text("audit.consistency_sizes"), 400)
         try:
-            proof = await proofs.consistency(store, sizes[0], sizes[1])
+            proof = await proofs.consistency(store, sizes[0], sizes[1], names=("from", "to"))
         except proofs.ProofRequestError as e:
             return refusal(request, e.text, 400)
         except (DBAPIError, tree.TreeError):
@@ -54,6 +55,14 @@ def audit_routes(store: AuditStore) -> list[Route]:
         return JSONResponse(body, headers={"cache-control": "public, max-age=3600"})  # a proof never changes
 
     return [Route("/audit/checkpoint", checkpoint), Route("/audit/consistency", consistency)]
+
+
+def _size(given: str | None) -> int | None:
+    """A tree size as a query gives it: ASCII digits only (int() would take " 5", "1_0" and
+    full-width digits), and no more of them than a BIGINT holds."""
+    if given is None or not SIZE.fullmatch(given):
+        return None
+    return int(given)
 
 
 def _camel(name: str) -> str:

@@ -47,6 +47,8 @@ class Consistency:
     checkpoint: str
 
 
+MAX_SEQ = 2**63 - 1  # audit_log.seq is a BIGINT
+
 ACTOR = select(audit_log.c.actor_role, audit_log.c.actor_sub, audit_log.c.actor_org).where(
     audit_log.c.seq == bindparam("seq")
 )
@@ -85,16 +87,22 @@ async def receipt(store: AuditStore, seq: int) -> Receipt:
     )
 
 
-async def consistency(store: AuditStore, from_size: int, to_size: int) -> Consistency:
-    """The proof that the tree at `from_size` is a prefix of the signed one at `to_size`."""
+async def consistency(
+    store: AuditStore, from_size: int, to_size: int, *, names: tuple[str, str] = ("fromSize", "toSize")
+) -> Consistency:
+    """The proof that the tree at `from_size` is a prefix of the signed one at `to_size`.
+
+    `names`: the two sizes' names as the caller gave them, for the reason of a refusal."""
+    low, high = names
     if not 0 <= from_size <= to_size:
-        raise ProofRequestError("audit.proof_sizes")
+        raise ProofRequestError("audit.proof_sizes", low=low, high=high)
     async with reading(store) as run:
-        signed = await tree.signed_note(run, to_size)
+        # A size past any seq (a BIGINT) is no checkpoint's: not looked up, which the database would refuse.
+        signed = await tree.signed_note(run, to_size) if to_size <= MAX_SEQ else None
         if signed is None:
             latest = await tree.latest_checkpoint(run)
             newest = Text("audit.newest_checkpoint", {"seq": latest.seq}) if latest is not None else Text("audit.no_checkpoint")
-            raise ProofRequestError("audit.proof_to_size", newest=newest)
+            raise ProofRequestError("audit.proof_to_size", high=high, newest=newest)
         old_root, new_root, proof = await tree.consistency(run, from_size, to_size)
     return Consistency(
         from_size=from_size,

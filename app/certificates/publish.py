@@ -34,6 +34,7 @@ log = logging.getLogger("xinzheng.certificates")
 
 certificates: Table = Certificate.__table__
 MEDIA_TYPE = "application/statuslist+jwt"
+MAX_LIST_ID = 2**31 - 1  # certificates.status_list is an INTEGER
 
 
 async def list_statuses(conn: AsyncConnection, issuer_code: str, list_id: int) -> StatusList | None:
@@ -70,13 +71,16 @@ def status_list_endpoint(engine: AsyncEngine, store: KeyStore) -> Callable[[Requ
     """The route's handler: `GET /status-lists/{issuer}/{list_id}`."""
 
     async def status_list(request: Request) -> Response:
+        list_id = request.path_params["list_id"]  # digits only (the route's int converter)
         try:
             issuer = parse_credit_code(request.path_params["issuer"])
         except InvalidIdentifier:
             return refusal(request, Text("certificate.status_list_unknown"), 404)
+        if list_id > MAX_LIST_ID:  # no list's: not looked up, which the database would refuse
+            return refusal(request, Text("certificate.status_list_unknown"), 404)
         try:
             async with engine.begin() as conn:  # dev: an issuer's first key may be made here
-                token = await status_list_token_for(conn, store, issuer, request.path_params["list_id"], clock.now())
+                token = await status_list_token_for(conn, store, issuer, list_id, clock.now())
         except NoPrivateKey as e:  # the deployment's fault, not the caller's: said, and logged
             log.error("status list of %s not signed: %s", issuer, e)
             return refusal(request, Text("certificate.status_list_not_now"), 503)

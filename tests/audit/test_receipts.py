@@ -136,7 +136,13 @@ async def test_consistency_proofs_between_checkpoints_verify(service: Service) -
     for params, english, chinese in [
         ({"from": "x", "to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
         ({"to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
-        ({"from": 5, "to": 12}, "toSize must be the tree size of a signed checkpoint (", "toSize 须为某个已签名检查点的树大小"),
+        ({"from": "１", "to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),  # a full-width 1
+        ({"from": "1_0", "to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
+        ({"from": " 5", "to": 15}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
+        ({"from": 5, "to": 12}, "to must be the tree size of a signed checkpoint (", "to 须为某个已签名检查点的树大小"),
+        ({"from": 5, "to": 10**19 - 1}, "to must be the tree size of a signed checkpoint (", "to 须为"),
+        ({"from": 5, "to": 10**20}, "give from and to, tree sizes as whole numbers", "请提供 from 和 to"),
+        ({"from": 16, "to": 15}, "from must be 0 or more, and at most to", "from 须不小于 0，且不大于 to"),
     ]:
         answer = await service.client.get("/audit/consistency", params=params, headers={"accept-language": "zh-CN"})
         assert answer.status_code == 400 and chinese in answer.json()["error"], answer.text
