@@ -35,7 +35,7 @@ def freeze_start_up_objects() -> None:
 
     The modules, the schema with its plans and policy, the engines: about 140,000 objects that
     live as long as the process. Every full collection scanned them all again: under load,
-    0.33 ms of a request's 1.9 ms of CPU went to garbage collection, 0.14 ms with them frozen
+    garbage collection took a noticeable share of a request's CPU, much less with them frozen
     (bench/README.md). Frozen, they are never scanned; refcounting still frees any of them that
     goes. Once per process: a process that builds many apps (the tests) freezes the first.
     """

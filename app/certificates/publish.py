@@ -42,9 +42,9 @@ async def list_statuses(conn: AsyncConnection, issuer_code: str, list_id: int) -
 
     Only the certificates whose entry is not VALID are read, by a partial index of theirs
     (`ix_certificates_marked`): VALID is the list's zero, and a list holds up to 65,536
-    certificates (entries.py FILL_LIMIT), nearly all valid. Reading each of them made one
-    request of this public endpoint cost about 350 ms on a city of 100,000 persons (the
-    police's first list): a few callers could keep the service busy (bench/README.md)."""
+    certificates (entries.py FILL_LIMIT), nearly all valid. Reading each of them made a
+    request of this public endpoint costly enough that a few callers could keep the service
+    busy (the figures: bench/README.md, "A published status list")."""
     in_list = (certificates.c.issuer_code == issuer_code, certificates.c.status_list == list_id)
     marked = select(certificates.c.status_index, certificates.c.status).where(*in_list, text(MARKED_CONDITION))
     rows = (await conn.execute(marked)).all()

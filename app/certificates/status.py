@@ -74,7 +74,7 @@ async def record_imported_statuses(conn: AsyncConnection, at: dt.datetime, ident
     they are looked at, by index, ARRAY_CHUNK (PostgreSQL) or IN_CHUNK a statement. Without
     them, every certificate is, in one statement whatever the size of the import (nothing is
     held per certificate): a seed's way, which a small import into a large city must not pay
-    (0.66 s of a seven-line import into the 100,000-person city, bench/README.md).
+    (most of such an import's time: bench/README.md, "A small import into a large city").
 
     Each certificate's latest entry is found once, for all of them (a window over the history),
     not by a subquery per certificate: the statement adds to the very table such a subquery

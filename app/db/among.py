@@ -14,8 +14,8 @@ def among(dialect_name: str, column: ColumnElement[str], name: str = "keys") -> 
     """`column` is one of the list given as parameter `name`.
 
     PostgreSQL: one array parameter, `column = ANY(:name)`, the same statement for every list
-    (an expanded IN of 2,000 keys is rendered, sent and planned anew each time: 2.4 s of a
-    100,000-person seed). Elsewhere an expanded IN: keep each list to a few hundred keys."""
+    (an expanded IN of 2,000 keys is rendered, sent and planned anew each time: seconds of a
+    large seed, bench/README.md). Elsewhere an expanded IN: keep each list to a few hundred keys."""
     if dialect_name == "postgresql":
         return column == any_(_parameter(name, array=True))
     return column.in_(_parameter(name, array=False))

@@ -1,6 +1,6 @@
 """The hot reads (app/db/hot.py) compiled once per database and run on the driver itself.
 
-Profiled, `Connection.execute` was about a quarter of a credit query's CPU: the cache key, the
+Profiled, `Connection.execute` was a large share of a credit query's CPU: the cache key, the
 execution context, the IN lists expanded again on every call, the result set-up. The hot reads
 are module-level constants, so all of that is worked out once per statement and database, with
 SQLAlchemy's public API only: `statement.compile(dialect=...)` writes the SQL, its `positiontup`
@@ -155,11 +155,10 @@ class Reads:
 
     Args:
         dialect: the engine's dialect (SQLite through sqlite3, PostgreSQL through asyncpg).
-        arrays: IN lists as `= ANY(array)`; by default on PostgreSQL. Measured on the loaders'
-            statements through asyncpg, one connection running them in turn as a request does:
-            with one key per list both ways cost the same; with 1 to 20 keys, per-length texts
-            took 1.8 times the CPU per round (1,740 against 980 us) and twice the time, because
-            asyncpg keeps 100 prepared statements per connection and prepares the others again.
+        arrays: IN lists as `= ANY(array)`; by default on PostgreSQL. With lists of varying
+            lengths, per-length texts cost more CPU and time (bench/README.md, "Figures behind
+            the code's choices"): asyncpg keeps 100 prepared statements per connection and
+            prepares the others again.
     """
 
     def __init__(self, dialect: Dialect, *, arrays: bool | None = None) -> None:

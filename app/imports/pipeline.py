@@ -131,7 +131,8 @@ def _fewer_collections() -> Iterator[None]:
 
     An import keeps millions of small objects (keys, rows in flight) that live to its end, and
     makes no reference cycles of note. At the default thresholds the collector walks them
-    over and over: a sixth of the time of parsing a line.
+    over and over, a noticeable share of the time of parsing a line (bench/README.md,
+    "Figures behind the code's choices").
     """
     before = gc.get_threshold()
     gc.set_threshold(100_000, 50, 100)

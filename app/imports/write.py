@@ -49,7 +49,8 @@ FEW_CERTIFICATES = 20_000
 
 # SQLite's page cache for an import, in KiB. Its default (2 MB) is far smaller than the indexes
 # a large import updates in random key order, so each batch evicted the pages the next one
-# needed: at 100,000 persons the write pass took twice as long per row as at 20,000.
+# needed, and the write pass slowed per row as the city grew (bench/README.md, "Figures behind
+# the code's choices").
 SQLITE_CACHE_KIB = 64 * 1024  # counts in the import's memory: a million persons must stay under 500 MB
 
 

@@ -34,8 +34,8 @@ Holder = tuple[HolderKind, str]
 BATCH = 500
 # PostgreSQL takes a batch's subjects as one array parameter, which has no such limit. On tables
 # an import has just filled (no statistics yet), each query for a batch's facts reads every
-# licence (or penalty, flag) of the subjects' kind, whatever the batch's size: 40 ms a query at
-# a million persons, so that 500 a batch made the scoring five minutes long.
+# licence (or penalty, flag) of the subjects' kind, whatever the batch's size: small batches made
+# the scoring of a million persons minutes long (bench/README.md, "Figures behind the code's choices").
 ARRAY_BATCH = 10_000
 
 
@@ -120,7 +120,7 @@ async def recompute_scores(
     if conn.dialect.name == "postgresql":
         # The same statements run once per batch, and after five runs PostgreSQL may switch a
         # prepared statement to a generic plan; on tables just loaded (no statistics yet) that
-        # plan scans the whole table for each batch: 100 times slower. Plan each run afresh.
+        # plan scans the whole table for each batch, far slower. Plan each run afresh.
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     for kind in HolderKind:
         if holders is not None:
