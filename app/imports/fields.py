@@ -26,7 +26,7 @@ from app import clock
 from app.clock import CHINA_STANDARD_TIME
 from app.domain.enums import HolderKind
 from app.i18n import Text
-from app.identifiers import InvalidIdentifier, parse_holder_id
+from app.identifiers import InvalidIdentifier, is_text, parse_holder_id
 
 E = TypeVar("E", bound=StrEnum)
 R = TypeVar("R")
@@ -34,6 +34,9 @@ R = TypeVar("R")
 # Up to 2**63 fen (the column is a BIGINT of fen), with margin: more than any real amount.
 MAX_YUAN = Decimal(10) ** 15
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
+# How deep a JSON object field (a certificate's `data`) may nest: far more than a certificate's
+# fields need, and far from Python's recursion limit, which a deeper one would reach here.
+MAX_DEPTH = 32
 
 
 class BadRecord(ValueError):
@@ -92,6 +95,9 @@ class FieldReader:
         limit = getattr(column.type, "length", None)
         if limit is not None and len(value) > limit:
             self.fail("import.too_long", name=name, limit=limit)
+            return None
+        if not is_text(value):  # PostgreSQL refuses NUL in text, and every database a lone surrogate
+            self.fail("import.not_text", name=name)
             return None
         return value
 
@@ -205,6 +211,12 @@ class FieldReader:
         if not isinstance(value, dict):
             self.fail("import.not_object", name=name)
             return {}
+        if _depth(value) > MAX_DEPTH:
+            self.fail("import.too_deep", name=name, limit=MAX_DEPTH)
+            return {}
+        if not _all_text(value):
+            self.fail("import.not_text", name=name)
+            return {}
         plain: dict[str, Any] = _plain(value)
         return plain
 
@@ -265,6 +277,30 @@ def _members(enum: type[E]) -> dict[str, E]:
 
 def _member(enum: type[E], value: Any) -> E | None:
     return _members(enum).get(value) if isinstance(value, str) else None
+
+
+def _depth(value: Any) -> int:
+    """How many containers deep a JSON value nests ({}: 1, {"a": []}: 2), counted level by level
+    without recursion, and no further than MAX_DEPTH + 1."""
+    depth, level = 0, [value]
+    while depth <= MAX_DEPTH:
+        containers = [c for c in level if isinstance(c, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [v for c in containers for v in (c.values() if isinstance(c, dict) else c)]
+    return depth
+
+
+def _all_text(value: Any) -> bool:
+    """Whether every string of a JSON value (keys too) is text (`is_text`); it nests MAX_DEPTH at most."""
+    if isinstance(value, str):
+        return is_text(value)
+    if isinstance(value, dict):
+        return all(is_text(str(k)) and _all_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_text(v) for v in value)
+    return True
 
 
 def _plain(value: Any) -> Any:

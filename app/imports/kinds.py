@@ -37,6 +37,8 @@ def parse_line(text: str) -> Mapping[str, Any]:
         obj = _DECODER.decode(text)
     except ValueError as e:
         raise BadRecord([Text("import.line_not_json", {"error": str(e)})]) from None
+    except RecursionError:  # arrays or objects nested past Python's recursion limit
+        raise BadRecord([Text("import.line_too_deep")]) from None
     if not isinstance(obj, dict):
         raise BadRecord([Text("import.line_not_object")])
     return obj

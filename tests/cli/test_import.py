@@ -184,6 +184,44 @@ async def test_a_bad_input_names_every_bad_line_and_writes_nothing(empty_databas
     assert await row_counts(url) == before
 
 
+async def test_text_a_database_would_refuse_and_nesting_past_a_limit_are_bad_lines(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A value PostgreSQL would refuse (NUL in text) or no database can store (a lone surrogate),
+    and JSON nested deeper than a line needs, are bad lines: named, and nothing written. Not a
+    failure half-way through the write, nor a crash of the importer."""
+    url = empty_database_url
+    nested: dict[str, Any] = {}
+    for _ in range(40):
+        nested = {"inner": nested}
+    card = certificate("ID_CARD", ALICE, P, ALICE, POLICE)
+    source = write_jsonl(
+        tmp_path / "hostile.jsonl",
+        [
+            *AUTHORITIES,
+            '{"kind": "person", "id_number": "%s", "name": "王\\u0000芳"}' % ALICE,  # 4: NUL, escaped
+            '{"kind": "person", "id_number": "%s", "name": "李明", "address": "\\ud800"}' % BOB,  # 5: a lone surrogate
+            card | {"data": {"note": ["fine", "not\u0000fine"]}},  # 6: NUL deep in data
+            card | {"number": "X1", "data": nested},  # 7: data nested 41 deep
+            "[" * 100_000 + "]" * 100_000,  # 8: past Python's recursion limit
+        ],
+    )
+    before = await row_counts(url)
+
+    done = xinzheng("import", str(source), database_url=url)
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"{source}:4: name holds characters that are not text (NUL, or a lone surrogate)",
+        f"{source}:5: address holds characters that are not text (NUL, or a lone surrogate)",
+        f"{source}:6: data holds characters that are not text (NUL, or a lone surrogate)",
+        f"{source}:7: data nests more than 32 levels deep",
+        f"{source}:8: not valid JSON: arrays or objects nested too deeply",
+        "xinzheng import: 5 bad line(s) of 8; nothing was written",
+    ]
+    assert await row_counts(url) == before
+
+
 async def test_a_document_given_is_checked_against_the_issuers_key_and_the_line(empty_database_url: str, tmp_path: Path) -> None:
     url = empty_database_url
     id_card = certificate("ID_CARD", ALICE, P, ALICE, POLICE)
