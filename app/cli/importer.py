@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     paths = [Path(f) for f in args.files]
     for path in paths:
+        if path.is_dir():
+            raise CliError(f"{path}: a directory, not a file of lines")
         if not path.is_file():
             raise CliError(f"{path}: no such file")
         if not os.access(path, os.R_OK):

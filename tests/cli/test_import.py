@@ -282,6 +282,10 @@ def test_an_unmigrated_database_or_a_missing_file_is_one_line_not_a_traceback(tm
     assert done.returncode == 1
     assert done.stderr.strip() == f"xinzheng import: {tmp_path / 'missing.jsonl'}: no such file"
 
+    done = xinzheng("import", str(tmp_path), database_url=url)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"xinzheng import: {tmp_path}: a directory, not a file of lines"
+
 
 def test_today_is_not_hidden_in_the_lines() -> None:
     """Guard for the tests above: their dates move with the day they run, and it is the day as the
