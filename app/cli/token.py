@@ -10,6 +10,8 @@ from app.auth.roles import Role
 from app.auth.tokens import InvalidToken, mint
 from app.config import Settings
 
+MAX_TTL = 365 * 24 * 3600  # a dev token for a year at most (and never a lifetime past the datetime range)
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("token", help="print a dev token (dev only)")
@@ -27,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not settings.is_dev:
         raise CliError("tokens are minted only in dev (XINZHENG_ENV=dev)")
-    if args.ttl <= 0:
-        raise CliError("--ttl must be a positive number of seconds")
+    if not 0 < args.ttl <= MAX_TTL:
+        raise CliError(f"--ttl must be 1 to {MAX_TTL} seconds (a year)")
     try:
         print(
             mint(

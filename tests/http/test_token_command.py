@@ -51,3 +51,10 @@ def test_a_service_verifying_with_a_public_key_mints_nothing_and_says_why() -> N
     made = token_command("--role", "admin", database_url=NO_DATABASE, XINZHENG_JWT_PUBLIC_KEY=public)
     assert (made.returncode, made.stdout) == (1, "")
     assert "XINZHENG_JWT_PUBLIC_KEY" in made.stderr and len(made.stderr.strip().splitlines()) == 1
+
+
+def test_a_lifetime_out_of_range_is_refused_in_one_line() -> None:
+    for ttl in ("0", "-5", str(366 * 24 * 3600), "999999999999999999"):
+        made = token_command("--role", "bank", "--org", BANK, "--ttl", ttl, database_url=NO_DATABASE)
+        assert (made.returncode, made.stdout) == (1, ""), ttl
+        assert made.stderr == "xinzheng token: --ttl must be 1 to 31536000 seconds (a year)\n", made.stderr
