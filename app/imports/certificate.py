@@ -43,7 +43,7 @@ def certificate(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "issuer_code": r.credit_code("issuer_code"),
         "issued_on": r.date("issued_on"),
         "valid_from": r.date("valid_from"),
-        "valid_until": r.date("valid_until", optional=True),
+        "valid_until": r.date("valid_until", optional=True, end=True),
         "status": r.enum(
             "status",
             CertificateStatus,

@@ -34,6 +34,13 @@ R = TypeVar("R")
 # Up to 2**63 fen (the column is a BIGINT of fen), with margin: more than any real amount.
 MAX_YUAN = Decimal(10) ** 15
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
+# The days a date may name: every decision, record and certificate is of the last century or
+# this one, and the rules' date arithmetic (months of publication, years of recency) then stays
+# inside the calendar: a penalty decided on 9999-12-31 was written, and every read of its holder
+# failed. An end date (`end=True`) may also be 9999-12-31 (dt.date.max), which registers write
+# for "no end" (长期).
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
 # How deep a JSON object field (a certificate's `data`) may nest: far more than a certificate's
 # fields need, and far from Python's recursion limit, which a deeper one would reach here.
 MAX_DEPTH = 32
@@ -108,17 +115,23 @@ class FieldReader:
             return None
         return value
 
-    def date(self, name: str, *, optional: bool = False) -> dt.date | None:
+    def date(self, name: str, *, optional: bool = False, end: bool = False) -> dt.date | None:
+        """A day from FIRST_DAY to LAST_DAY; with `end` (a validity's last day), to dt.date.max."""
         value = self._value(name, optional=optional)
         if value is None:
             return None
         try:
             if not isinstance(value, str):
                 raise ValueError
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             self.fail("import.date", name=name, value=value)
             return None
+        last = dt.date.max if end else LAST_DAY
+        if not FIRST_DAY <= day <= last:
+            self.fail("import.date_range", name=name, first=FIRST_DAY.isoformat(), last=last.isoformat(), value=value)
+            return None
+        return day
 
     def timestamp(self, name: str, *, optional: bool = False, end_of_day: bool = False) -> dt.datetime | None:
         """An ISO 8601 date-time; without an offset it is China Standard Time (the city's own).

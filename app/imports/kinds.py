@@ -161,7 +161,7 @@ def licence(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "authority_code": r.credit_code("authority_code"),
         "decided_on": r.date("decided_on"),
         "valid_from": r.date("valid_from"),
-        "valid_to": r.date("valid_to", optional=True),
+        "valid_to": r.date("valid_to", optional=True, end=True),
         "status": r.enum(
             "status", LicenceStatus, allowed=STORED_LICENCE_STATUSES, why_not=Text("import.expired_derived", {"field": "valid_to"})
         ),
@@ -233,7 +233,7 @@ def credit_flag(obj: Mapping[str, Any], ctx: ParseContext) -> Record:
         "flag": r.enum("flag", CreditFlagKind),
         "source": r.text("source", c.source),
         "since": r.date("since"),
-        "until": r.date("until", optional=True),
+        "until": r.date("until", optional=True, end=True),
     }
     in_order(r, row, "since", "until")
     key = tuple(row[k] for k in KINDS["credit_flag"].conflict)

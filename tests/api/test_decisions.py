@@ -167,11 +167,15 @@ async def test_another_authority_a_bank_and_the_public_are_refused(database: str
 
 async def test_input_is_checked_as_the_same_import_line_would_be(database: str) -> None:
     async with service(database) as s:
-        cases = {
-            "holderId": ("330106198503120029", "check character"),
-            "amount": ("12.345", "at most two decimals"),
-        }
-        for field, (value, why) in cases.items():
+        cases = [
+            ("holderId", "330106198503120029", "check character"),
+            ("amount", "12.345", "at most two decimals"),
+            # Days the rules' arithmetic (months of publication, years of recency) would carry
+            # past the calendar: recorded, they failed the answer and every read of the holder.
+            ("decidedOn", "9999-12-31", "a day from 1900-01-01 to 2999-12-31"),
+            ("decidedOn", "0001-01-01", "a day from 1900-01-01 to 2999-12-31"),
+        ]
+        for field, value, why in cases:
             body = await s.send(
                 RECORD_PENALTY, {"input": penalty("杭市监罚〔2026〕103号", **{field: value})}, s.tokens.issuer(OWN)
             )
@@ -186,6 +190,9 @@ async def test_input_is_checked_as_the_same_import_line_would_be(database: str) 
             s.tokens.issuer(OWN),
         )
         assert codes(backwards) == ["BAD_USER_INPUT"] and "validTo" in backwards["errors"][0]["message"], backwards
+        # A validity's end may be 9999-12-31, which registers write for "no end" (长期).
+        lasting = await s.send(RECORD_LICENCE, {"input": licence("杭市监许〔2026〕105号", validTo="9999-12-31")}, s.tokens.issuer(OWN))
+        assert lasting["data"]["recordLicence"]["validTo"] == "9999-12-31", lasting
         assert await count(database, "select count(*) from penalties where decision_number = '杭市监罚〔2026〕103号'") == 0
 
 

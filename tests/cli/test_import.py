@@ -188,8 +188,9 @@ async def test_text_a_database_would_refuse_and_nesting_past_a_limit_are_bad_lin
     empty_database_url: str, tmp_path: Path
 ) -> None:
     """A value PostgreSQL would refuse (NUL in text) or no database can store (a lone surrogate),
-    and JSON nested deeper than a line needs, are bad lines: named, and nothing written. Not a
-    failure half-way through the write, nor a crash of the importer."""
+    JSON nested deeper than a line needs, and a day past what the rules' arithmetic can carry are
+    bad lines: named, and nothing written. Not a failure half-way through the write, a crash of
+    the importer, or a record that fails every read of its holder."""
     url = empty_database_url
     nested: dict[str, Any] = {}
     for _ in range(40):
@@ -204,6 +205,8 @@ async def test_text_a_database_would_refuse_and_nesting_past_a_limit_are_bad_lin
             card | {"data": {"note": ["fine", "not\u0000fine"]}},  # 6: NUL deep in data
             card | {"number": "X1", "data": nested},  # 7: data nested 41 deep
             "[" * 100_000 + "]" * 100_000,  # 8: past Python's recursion limit
+            penalty("X-9", P, ALICE, "GENERAL", decided_on="9999-12-31"),  # 9: its publication would end past the calendar
+            card | {"number": "X10", "valid_until": "9999-12-31"},  # 10: good: "no end", as registers write it
         ],
     )
     before = await row_counts(url)
@@ -217,7 +220,8 @@ async def test_text_a_database_would_refuse_and_nesting_past_a_limit_are_bad_lin
         f"{source}:6: data holds characters that are not text (NUL, or a lone surrogate)",
         f"{source}:7: data nests more than 32 levels deep",
         f"{source}:8: not valid JSON: arrays or objects nested too deeply",
-        "xinzheng import: 5 bad line(s) of 8; nothing was written",
+        f"{source}:9: decided_on must be a day from 1900-01-01 to 2999-12-31, not '9999-12-31'",
+        "xinzheng import: 6 bad line(s) of 10; nothing was written",
     ]
     assert await row_counts(url) == before
 
