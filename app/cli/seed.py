@@ -23,9 +23,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli import CliError
+    from app.imports.synthetic import MAX_PERSONS
 
-    if args.persons < 0:
-        raise CliError("--persons must be 0 or more")
+    if not 0 <= args.persons <= MAX_PERSONS:
+        raise CliError(f"--persons must be 0 to {MAX_PERSONS:,}")
     report = asyncio.run(_seed(Settings.from_env(), args.persons))
     city = f"the demo city and {args.persons} synthetic persons" if args.persons else "the demo city"
     print(f"seeded {city}: {report.summary()}")

@@ -17,6 +17,10 @@ from app.domain.rules import add_months
 from app.identifiers import credit_code_with_check, id_number_with_check
 
 ANCHOR = dt.date(2026, 10, 31)  # "now" for the synthetic city's history
+# The persons of a city at most. Their ID numbers (ten districts, a birth day from 1950 to 2006,
+# a sequence of 1,000) number about 204 million: `_City.person` draws until it finds a new one,
+# which near that many would take ever longer, and past it for ever.
+MAX_PERSONS = 50_000_000
 
 # The demo city's organisations (seeds/demo.jsonl).
 BANKS = ("91330100MA2H00001P", "91330100MA2H00002T")  # 惠民银行, 钱江银行
@@ -66,7 +70,9 @@ def expected_records(persons: int) -> int:
 
 
 def records(persons: int) -> Iterator[dict[str, Any]]:
-    """The synthetic city of `persons` people and about persons/10 enterprises."""
+    """The synthetic city of `persons` people (at most MAX_PERSONS) and about persons/10 enterprises."""
+    if not 0 <= persons <= MAX_PERSONS:
+        raise ValueError(f"a synthetic city has 0 to {MAX_PERSONS} persons, not {persons}")
     city = _City(random.Random(f"xinzheng synthetic city {persons}"))
     for _ in range(persons):
         yield from city.person()

@@ -136,6 +136,8 @@ def test_the_synthetic_city_is_the_same_for_the_same_size() -> None:
     assert list(synthetic.records(200)) != list(synthetic.records(201))[: len(list(synthetic.records(200)))]
 
 
-def test_seed_refuses_a_negative_size(tmp_path: Any) -> None:
-    done = xinzheng("seed", "--persons", "-1", database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    assert (done.returncode, done.stderr.strip()) == (1, "xinzheng seed: --persons must be 0 or more")
+def test_seed_refuses_a_size_it_cannot_make(tmp_path: Any) -> None:
+    """Negative, or more persons than the synthetic ID numbers can tell apart (it would draw for ever)."""
+    for persons in ("-1", "50000001", "99999999999999"):
+        done = xinzheng("seed", "--persons", persons, database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+        assert (done.returncode, done.stderr.strip()) == (1, "xinzheng seed: --persons must be 0 to 50,000,000")
