@@ -34,11 +34,11 @@ R = TypeVar("R")
 # Up to 2**63 fen (the column is a BIGINT of fen), with margin: more than any real amount.
 MAX_YUAN = Decimal(10) ** 15
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
-# The days a date may name: every decision, record and certificate is of the last century or
-# this one, and the rules' date arithmetic (months of publication, years of recency) then stays
-# inside the calendar: a penalty decided on 9999-12-31 was written, and every read of its holder
-# failed. An end date (`end=True`) may also be 9999-12-31 (dt.date.max), which registers write
-# for "no end" (长期).
+# The days a date may name: wider than any real decision, record or certificate, and narrow
+# enough that the rules' date arithmetic (months of publication, years of recency) stays inside
+# the calendar: a penalty decided on 9999-12-31 was written, and every read of its holder failed.
+# An end date (`end=True`) may also be 9999-12-31 (dt.date.max), which registers write for "no
+# end" (长期).
 FIRST_DAY = dt.date(1900, 1, 1)
 LAST_DAY = dt.date(2999, 12, 31)
 # How deep a JSON object field (a certificate's `data`) may nest: far more than a certificate's
