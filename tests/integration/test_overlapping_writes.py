@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,9 +40,10 @@ from app.identifiers import id_number_with_check, parse_certificate_identifier
 from app.imports import import_files, write
 from app.imports.seed import seed
 from app.scoring.recompute import recompute_scores
-from tests.cli.conftest import XINZHENG, write_jsonl
+from tests.cli.conftest import write_jsonl
 from tests.cli.lines import TODAY, certificate, person
 from tests.conftest import DatabaseFactory
+from tests.live import xinzheng_command
 
 POLICE = "113301000024891313"  # 杭州市公安局, an issuer of the demo city
 MARKET_REGULATOR = "113301000024891238"  # 杭州市市场监督管理局, another
@@ -321,7 +321,7 @@ async def test_two_imports_of_the_same_new_persons_in_opposite_orders_both_succe
     """An import holds each row it writes to its commit. Two imports writing the same persons,
     one in the order 1, 2 and the other 2, 1, would each hold a person the other waits for:
     PostgreSQL ends such a deadlock by failing one of them, whole. Imports write one at a time
-    (the import's turn, taken as it starts writing): the second waits, then succeeds."""
+    (the batch writers' turn, taken as each starts writing): the second waits, then succeeds."""
     monkeypatch.setattr(write, "BATCH", 1)  # a batch a person
     bulk_write = write.Bulk.write
     writing: set[int] = set()  # the imports (by their connections) that have written a person
@@ -369,10 +369,9 @@ async def test_a_recompute_of_every_score_waits_for_an_import_writing_and_says_s
     async with city.connect() as importing:
         await importing.begin()
         await take_batch_turn(importing)  # an import, writing
-        command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
         env = {**os.environ, "XINZHENG_DATABASE_URL": empty_database_url}
         scoring = await asyncio.create_subprocess_exec(
-            *command, "score", "recompute", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *xinzheng_command(), "score", "recompute", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         assert scoring.stderr is not None
         said = await asyncio.wait_for(scoring.stderr.readline(), timeout=60)
