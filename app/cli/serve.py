@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+MAX_WORKERS = 64  # far more than cores on any one machine: a typo, not a plan
+
 # On SIGTERM a request in flight is given its own time limit and this much more to be answered
 # and audited before it is cut off (uvicorn's graceful shutdown).
 GRACE_SECONDS = 5
@@ -26,7 +28,14 @@ GRACE_SECONDS = 5
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.cli import CliError
     from app.config import Settings
+
+    # uvicorn takes a port past 65535 (bound as another), and any number of workers (0: one).
+    if not 1 <= args.port <= 65535:
+        raise CliError("--port must be 1 to 65535")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise CliError(f"--workers must be 1 to {MAX_WORKERS}")
     from app.observability.logs import logging_config
     from app.observability.workers import metrics_directory
 

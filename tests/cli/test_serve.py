@@ -34,6 +34,20 @@ def taken_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--port", "0"], "--port must be 1 to 65535"),
+        (["--port", "99999"], "--port must be 1 to 65535"),
+        (["--workers", "0"], "--workers must be 1 to 64"),
+        (["--workers", "100000"], "--workers must be 1 to 64"),
+    ],
+)
+def test_a_port_or_a_number_of_workers_out_of_range_stops_it_in_one_line(args: list[str], reason: str) -> None:
+    done = serve(*args)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", f"xinzheng serve: {reason}\n")
+
+
+@pytest.mark.parametrize(
     "value",
     ["bank", "bank=fast", "bank=0/minute", "bank=5/minute;50/hour", "root=5/minute", "bank=1/minute,bank=2/minute", ","],
 )
