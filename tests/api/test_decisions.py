@@ -191,8 +191,8 @@ async def test_input_is_checked_as_the_same_import_line_would_be(database: str) 
         )
         assert codes(backwards) == ["BAD_USER_INPUT"] and "validTo" in backwards["errors"][0]["message"], backwards
         # A validity's end may be 9999-12-31, which registers write for "no end" (长期).
-        lasting = await s.send(RECORD_LICENCE, {"input": licence("杭市监许〔2026〕105号", validTo="9999-12-31")}, s.tokens.issuer(OWN))
-        assert lasting["data"]["recordLicence"]["validTo"] == "9999-12-31", lasting
+        lasting = await s.send(RECORD_LICENCE, {"input": licence("杭市监许〔2026〕120号", validTo="9999-12-31")}, s.tokens.issuer(OWN))
+        assert lasting.get("data") and lasting["data"]["recordLicence"]["validTo"] == "9999-12-31", lasting
         assert await count(database, "select count(*) from penalties where decision_number = '杭市监罚〔2026〕103号'") == 0
 
 
