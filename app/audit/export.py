@@ -111,6 +111,8 @@ def _records(file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
             record = json.loads(text)
         except ValueError:
             raise ExportError(number, "not valid JSON") from None
+        except RecursionError:  # arrays or objects nested past Python's recursion limit
+            raise ExportError(number, "not valid JSON (nested too deeply)") from None
         if not isinstance(record, dict):
             raise ExportError(number, "not a JSON object")
         yield number, record

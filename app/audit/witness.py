@@ -36,6 +36,9 @@ from app.audit.merkle import verify_consistency
 
 DEFAULT_NAME = "xinzheng/witness"
 TIMEOUT = 10.0
+# A checkpoint's note or a consistency proof is a few KB: a log that sends more is not read further
+# (the witness watches a log it does not trust, and must not be made to hold whatever it sends).
+MAX_BODY = 1 << 20
 
 
 class WitnessError(Exception):
@@ -105,11 +108,14 @@ def load(directory: Path, *, log_key: Ed25519PublicKey | None = None, name: str 
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-            return int(response.status), response.read()
+            status, body = int(response.status), response.read(MAX_BODY + 1)
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        status, body = e.code, e.read(MAX_BODY + 1)
     except (urllib.error.URLError, OSError) as e:
         raise WitnessError(f"{url}: {getattr(e, 'reason', e)}") from None
+    if len(body) > MAX_BODY:
+        raise WitnessError(f"{url}: answered more than {MAX_BODY:,} bytes")
+    return status, body
 
 
 def witness_once(state: State, base_url: str, *, now: int | None = None) -> str:
@@ -141,7 +147,7 @@ def witness_once(state: State, base_url: str, *, now: int | None = None) -> str:
             raise Inconsistent(f"the log gives no consistency proof from {old.size} to {new.size} (HTTP {status})")
         try:
             proof = [bytes.fromhex(h) for h in json.loads(body)["consistencyProof"]]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise Inconsistent("the log's consistency proof is malformed") from None
         if not verify_consistency(old.size, new.size, old.root, new.root, proof):
             raise Inconsistent(f"the log at {new.size} does not extend the log at {old.size} that this witness cosigned")

@@ -145,6 +145,8 @@ FILE_TAMPERINGS: dict[str, tuple[Callable[[list[str]], list[str]], str]] = {
     "drop_an_entry": (_drop_line(8), "broken at entry 7 (line 8): entry 7 is missing"),
     "swap_two_entries": (_swap_lines(7, 8), "broken at entry 6 (line 7): entry 6 is missing"),
     "a_line_that_is_not_json": (_replace_line(8, '{"kind": "entry", "seq": 7,'), "line 8: not valid JSON"),
+    "a_line_nested_past_the_recursion_limit": (_replace_line(8, "[" * 100_000 + "]" * 100_000),
+                                               "line 8: not valid JSON (nested too deeply)"),
     "a_field_the_chain_does_not_cover": (_edit_entry(7, note="fine"), "line 8: entry 7 has fields the chain does not cover: note"),
     "drop_the_tail_after_the_last_checkpoint": (lambda lines: lines[:11] + lines[13:], "cut short"),
     # What a checkpoint signs is its note (the tree's size and root); its `at` is not signed since the tree.

@@ -8,8 +8,11 @@ witness (`xinzheng audit witness --once`) as a separate process with its own sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,11 +42,7 @@ def requests(server: Server, n: int) -> None:
 
 
 def witness(server: Server, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
-    return subprocess.run(
-        [*command, "audit", "witness", "--url", server.base_url, "--state", str(state), "--once", *extra],
-        env=service_env("sqlite+aiosqlite:////nonexistent/xz.db"), capture_output=True, text=True, timeout=60,
-    )
+    return witness_at(server.base_url, state, *extra)
 
 
 def witnessed_log(server: Server, tmp_path: Path) -> Path:
@@ -110,3 +109,52 @@ def test_the_witness_needs_the_log_key_first_and_keeps_its_own(server: Server, t
     assert result.returncode == 1 and "refused: the log's newest checkpoint is not valid" in result.stderr
     assert (state / "witness-key.pem").stat().st_mode & 0o777 == 0o600
     assert (state / "witness.pub.pem").exists() and not (state / "checkpoint").exists()
+
+
+@contextlib.contextmanager
+def hostile_log(answers: dict[str, bytes]) -> Iterator[str]:
+    """A log that answers each path with these bytes (HTTP 200): the base URL, while it runs."""
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = answers.get(self.path.split("?")[0], b"")
+            self.send_response(200 if body else 404)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer) as hostile:
+        threading.Thread(target=hostile.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{hostile.server_address[1]}"
+        finally:
+            hostile.shutdown()
+
+
+def test_a_log_answering_without_end_or_nested_without_end_is_refused(server: Server, tmp_path: Path) -> None:
+    """The witness watches a log it does not trust: an answer of any size is not read whole, and
+    a proof nested past Python's recursion limit is a malformed proof, each said in one line."""
+    state = witnessed_log(server, tmp_path)
+    with hostile_log({"/audit/checkpoint": b"x" * (2 << 20)}) as url:
+        huge = witness_at(url, state)
+    assert huge.returncode == 1 and huge.stderr == f"xinzheng audit: {url}/audit/checkpoint: answered more than 1,048,576 bytes\n"
+    requests(server, 5)  # the log signs its checkpoint at 20: the witness asks for a proof from 15
+    newest = httpx.get(f"{server.base_url}/audit/checkpoint", timeout=30).content
+    nested = b"[" * 100_000 + b"]" * 100_000
+    with hostile_log({"/audit/checkpoint": newest, "/audit/consistency": nested}) as url:
+        refused = witness_at(url, state)
+    assert refused.returncode == 1
+    assert refused.stderr == "xinzheng audit witness: refused: the log's consistency proof is malformed\n", refused.stderr
+    assert "cosigned xinzheng/audit at size 20" in witness(server, state).stdout  # the true log's proof is taken
+
+
+def witness_at(url: str, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`xinzheng audit witness --once` of the log at `url`, as a separate process."""
+    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
+    return subprocess.run(
+        [*command, "audit", "witness", "--url", url, "--state", str(state), "--once", *extra],
+        env=service_env("sqlite+aiosqlite:////nonexistent/xz.db"), capture_output=True, text=True, timeout=60,
+    )
