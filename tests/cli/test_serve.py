@@ -38,8 +38,8 @@ def taken_port() -> Iterator[int]:
     [
         (["--port", "0"], "--port must be 1 to 65535"),
         (["--port", "99999"], "--port must be 1 to 65535"),
-        (["--workers", "0"], "--workers must be 1 to 64"),
-        (["--workers", "100000"], "--workers must be 1 to 64"),
+        (["--workers", "0"], "--workers must be 1 to 256"),
+        (["--workers", "100000"], "--workers must be 1 to 256"),
     ],
 )
 def test_a_port_or_a_number_of_workers_out_of_range_stops_it_in_one_line(args: list[str], reason: str) -> None:
