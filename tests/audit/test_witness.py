@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import http.server
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.audit.server import Server, start_server
-from tests.audit.conftest import XINZHENG, public_pem, service_audit_key, service_env, xinzheng
+from tests.audit.conftest import public_pem, service_audit_key, service_env, xinzheng
 from tests.audit.forge import resign, rewrite
 from tests.conftest import DatabaseFactory
+from tests.live import xinzheng_command
 
 EVERY = 5
 
@@ -39,6 +39,14 @@ def server(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Server]:
 def requests(server: Server, n: int) -> None:
     for _ in range(n):
         assert httpx.post(f"{server.base_url}/graphql", json={"query": "{ me { role } }"}, timeout=30).status_code == 200
+
+
+def witness_at(url: str, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`xinzheng audit witness --once` of the log at `url`, as a separate process."""
+    return subprocess.run(
+        [*xinzheng_command(), "audit", "witness", "--url", url, "--state", str(state), "--once", *extra],
+        env=service_env("sqlite+aiosqlite:////nonexistent/xz.db"), capture_output=True, text=True, timeout=60,
+    )
 
 
 def witness(server: Server, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -150,11 +158,3 @@ def test_a_log_answering_without_end_or_nested_without_end_is_refused(server: Se
     assert refused.stderr == "xinzheng audit witness: refused: the log's consistency proof is malformed\n", refused.stderr
     assert "cosigned xinzheng/audit at size 20" in witness(server, state).stdout  # the true log's proof is taken
 
-
-def witness_at(url: str, state: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`xinzheng audit witness --once` of the log at `url`, as a separate process."""
-    command = [str(XINZHENG)] if XINZHENG.exists() else [sys.executable, "-m", "app.cli"]
-    return subprocess.run(
-        [*command, "audit", "witness", "--url", url, "--state", str(state), "--once", *extra],
-        env=service_env("sqlite+aiosqlite:////nonexistent/xz.db"), capture_output=True, text=True, timeout=60,
-    )
