@@ -376,7 +376,10 @@ async def test_a_recompute_of_every_score_waits_for_an_import_writing_and_says_s
         assert scoring.stderr is not None
         said = await asyncio.wait_for(scoring.stderr.readline(), timeout=60)
         assert said.decode() == "xinzheng score: waiting for an import or another score recompute to finish\n"
-        assert scoring.returncode is None  # still waiting
+        ended = asyncio.ensure_future(scoring.wait())
+        async with city.connect() as watch:
+            await until_waiting(watch, ended)
+        assert not ended.done()  # it waits on the import's turn, and has written nothing
         await importing.commit()
     out, err = await asyncio.wait_for(scoring.communicate(), timeout=120)
     assert scoring.returncode == 0, err.decode()
